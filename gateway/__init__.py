@@ -1,0 +1,1 @@
+"""Fieldline gateway: sources -> one timestamped stream -> durable outbox -> uplinks."""

@@ -1,0 +1,1 @@
+"""Fieldline provisioning: flash, deploy, configure, pair and check a node."""

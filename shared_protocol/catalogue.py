@@ -1,0 +1,417 @@
+"""The message catalogue: compact integer keys on the wire, named fields in memory.
+
+    payload = to_wire(REPORT, {"start": 1750000000, "interval_s": 900, ...})
+    fields = from_wire(REPORT, payload)     # SchemaError names the bad field
+
+A schema is one string (every object costs heap on the node): comma-separated fields,
+the CBOR map key of a field is its position. A field is ``name:spec``; a trailing ``!``
+marks it required. Specs:
+
+    u[max]           unsigned int (default max 2**32-1); U = 64-bit unsigned
+    i<min>/<max>     signed int
+    f<dec>/<lo>/<hi> fixed point: wire int = round(value * 10**dec), value in lo..hi
+    t<n> / y<n>      text of at most n UTF-8 bytes / bytes of at most n
+    b                bool
+    e<TABLE>         enum: wire = index into TABLES[TABLE]
+    g<TABLE>         flags: wire = bit mask over TABLES[TABLE]
+    l<n>/<spec>      list of at most n items of <spec>
+    s<SCHEMA>        nested map with schema SCHEMAS_BY_NAME[SCHEMA]
+    q<n>             interval statistics for at most n intervals (needs ``samples``)
+    m<n>             map of at most n text keys to plain values (config, diagnostics)
+
+Interval statistics travel column-wise per quantity: delta-coded means, then min and
+max as offsets below/above the mean, then (only if they differ from ``samples``) counts.
+See docs/protocol.md.
+"""
+
+from shared_protocol.compat import const
+from shared_protocol.errors import SchemaError
+from shared_protocol.quantities import by_id, by_name
+
+HELLO = const(1)
+REPORT = const(2)
+DAILY = const(3)
+HEALTH = const(4)
+ACK = const(5)
+TIME_SYNC = const(6)
+CONFIG_GET = const(7)
+CONFIG_SET = const(8)
+CONFIG = const(9)
+DIAG_REQUEST = const(10)
+DIAG_RESPONSE = const(11)
+LOG = const(12)
+
+TABLES = {
+    "RESET": "power_on hard watchdog deepsleep soft brownout unknown",
+    "POWER": "full saver survival",
+    "LEVEL": "debug info warning error",
+    "FAULTS": (
+        "spectral_up spectral_down ir_canopy ir_sky air_th air_pressure accelerometer "
+        "gnss fuel_gauge flash clock_unsynced config"
+    ),
+}
+
+_LINK = "tx_frames:u,acked_frames:u,retries:u,rx_bad:u,rssi_dbm:i-150/20"
+_HEALTH = (
+    "time:u!,battery_v:f3/0/20,battery_soc:f1/0/100,solar_a:f3/-5/5,power_mode:ePOWER,"
+    "reset_cause:eRESET,uptime_s:u,free_heap:u,log_fill_pct:u100,link:sLINK,faults:gFAULTS,"
+    "tilt_deg:f1/0/180,clock_offset_ms:i-2147483648/2147483647,log_pending:u"
+)
+_DAILY = (
+    "date:u100000!,ndvi_midday:f3/-1/1,chlorophyll_midday:f2/-10/50,air_t_min:f2/-60/70,"
+    "air_t_max:f2/-60/70,air_t_mean:f2/-60/70,canopy_t_min:f2/-60/90,canopy_t_max:f2/-60/90,"
+    "canopy_t_mean:f2/-60/90,canopy_air_diff_midday:f2/-40/40,gdd:f2/0/100,incident_mj_m2:f2/0/60,"
+    "samples:u100000,intervals:u1000,rh_min:f1/0/100,rh_max:f1/0/100,"
+    "pressure_mean:f-1/30000/125000,utc_offset_min:i-840/840"
+)
+
+# type id: (name, schema)
+SCHEMAS = {
+    HELLO: (
+        "hello",
+        "fw_version:t24!,hw:t24!,provisioned:b!,mpy_version:u65535,reset_cause:eRESET,uid:y16,uptime_s:u,time:u",
+    ),
+    REPORT: (
+        "report",
+        "start:u!,interval_s:u86400!,samples:l32/u65535!,stats:q32!,health:sHEALTH,daily:sDAILY,seq:u",
+    ),
+    DAILY: ("daily", _DAILY),
+    HEALTH: ("health", _HEALTH),
+    ACK: ("ack", "counters:l32/u!,rejected:l32/u"),
+    TIME_SYNC: ("time_sync", "t1_ms:U!,t2_ms:U,t3_ms:U"),
+    CONFIG_GET: ("config_get", "keys:l32/t32"),
+    CONFIG_SET: ("config_set", "values:m32!"),
+    CONFIG: ("config", "values:m32!,errors:m32"),
+    DIAG_REQUEST: ("diag_request", "req_id:u65535!,items:l16/t16!"),
+    DIAG_RESPONSE: ("diag_response", "req_id:u65535!,items:m32!,errors:m32"),
+    LOG: ("log", "time:u!,level:eLEVEL!,text:t160!"),
+}
+SCHEMAS_BY_NAME = {"LINK": _LINK, "HEALTH": _HEALTH, "DAILY": _DAILY}
+
+TYPE_NAMES = {}
+TYPE_IDS = {}
+for _t in SCHEMAS:
+    TYPE_NAMES[_t] = SCHEMAS[_t][0]
+    TYPE_IDS[SCHEMAS[_t][0]] = _t
+
+# Types that may travel with a keyless CRC (before the device has a key).
+KEYLESS = (HELLO, DIAG_REQUEST, DIAG_RESPONSE)
+HEADER_NAMES = ("type", "device_id", "counter", "ack_req", "auth", "extra")
+_U32 = 0xFFFFFFFF
+
+
+def _err(where, msg):
+    return SchemaError(where + ": " + msg)
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _split(field):
+    """'name:spec!' -> (name, spec, required)."""
+    i = field.index(":")
+    spec = field[i + 1 :]
+    req = spec.endswith("!")
+    return field[:i], (spec[:-1] if req else spec), req
+
+
+def _nums(spec):
+    return spec[1:].split("/")
+
+
+def scale(v, dec, lo, hi, where):
+    """Physical value -> wire integer, range-checked."""
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        raise _err(where, "expected a number, got %s" % type(v).__name__)
+    if not (lo <= v <= hi):
+        raise _err(where, "%r outside %r..%r" % (v, lo, hi))
+    return int(round(v * 10**dec)) if dec >= 0 else int(round(v / 10 ** (-dec)))
+
+
+def unscale(raw, dec, lo, hi, where):
+    """Wire integer -> physical value (float), range-checked with one step of slack."""
+    if not _is_int(raw):
+        raise _err(where, "expected a scaled integer, got %s" % type(raw).__name__)
+    v = raw / 10**dec if dec >= 0 else float(raw * 10 ** (-dec))
+    step = 10.0 ** (-dec)
+    if not (lo - step <= v <= hi + step):
+        raise _err(where, "%r outside %r..%r" % (v, lo, hi))
+    return v
+
+
+def _plain(v, depth, where):
+    if depth > 4:
+        raise _err(where, "nested deeper than 4 levels")
+    if v is None or isinstance(v, (bool, int, float)):
+        return v
+    if isinstance(v, (str, bytes, bytearray)):
+        if len(v) > 256:
+            raise _err(where, "longer than 256")
+        return bytes(v) if isinstance(v, bytearray) else v
+    if isinstance(v, (list, tuple)):
+        if len(v) > 64:
+            raise _err(where, "list longer than 64")
+        return [_plain(x, depth + 1, where) for x in v]
+    if isinstance(v, dict):
+        if len(v) > 64:
+            raise _err(where, "map longer than 64")
+        out = {}
+        for k in v:
+            if not isinstance(k, str):
+                raise _err(where, "map key %r is not text" % (k,))
+            out[k] = _plain(v[k], depth + 1, where + "." + k)
+        return out
+    raise _err(where, "unsupported value type %s" % type(v).__name__)
+
+
+def _value(spec, v, where, enc):
+    """Convert one value between named form and wire form (enc: True = to wire)."""
+    c = spec[0]
+    if c in "uU":
+        mx = int(spec[1:]) if len(spec) > 1 else (_U32 if c == "u" else 0xFFFFFFFFFFFFFFFF)
+        if not _is_int(v) or v < 0 or v > mx:
+            raise _err(where, "expected an integer 0..%d, got %r" % (mx, v))
+        return v
+    if c == "i":
+        p = _nums(spec)
+        if not _is_int(v) or v < int(p[0]) or v > int(p[1]):
+            raise _err(where, "expected an integer %s..%s, got %r" % (p[0], p[1], v))
+        return v
+    if c == "f":
+        p = _nums(spec)
+        fn = scale if enc else unscale
+        return fn(v, int(p[0]), float(p[1]), float(p[2]), where)
+    if c in "ty":
+        t = str if c == "t" else (bytes, bytearray)
+        if not isinstance(v, t):
+            raise _err(where, "expected %s, got %s" % ("text" if c == "t" else "bytes", type(v).__name__))
+        n = len(v.encode("utf-8")) if c == "t" else len(v)
+        if n > int(spec[1:]):
+            raise _err(where, "longer than %s bytes" % spec[1:])
+        return bytes(v) if c == "y" else v
+    if c == "b":
+        if not isinstance(v, bool):
+            raise _err(where, "expected true/false, got %r" % (v,))
+        return v
+    if c == "e":
+        names = TABLES[spec[1:]].split()
+        if enc:
+            if v not in names:
+                raise _err(where, "expected one of %s, got %r" % (", ".join(names), v))
+            return names.index(v)
+        if not _is_int(v) or not (0 <= v < len(names)):
+            raise _err(where, "enum code %r is not 0..%d" % (v, len(names) - 1))
+        return names[v]
+    if c == "g":
+        names = TABLES[spec[1:]].split()
+        if enc:
+            if not isinstance(v, (list, tuple)):
+                raise _err(where, "expected a list of flag names")
+            mask = 0
+            for name in v:
+                if name not in names:
+                    raise _err(where, "unknown flag %r" % (name,))
+                mask |= 1 << names.index(name)
+            return mask
+        if not _is_int(v) or v < 0 or v >= (1 << len(names)):
+            raise _err(where, "flag mask %r has unknown bits" % (v,))
+        return [names[i] for i in range(len(names)) if v & (1 << i)]
+    if c == "l":
+        i = spec.index("/")
+        mx = int(spec[1:i])
+        if not isinstance(v, (list, tuple)):
+            raise _err(where, "expected a list, got %s" % type(v).__name__)
+        if len(v) > mx:
+            raise _err(where, "list of %d items exceeds %d" % (len(v), mx))
+        item = spec[i + 1 :]
+        return [_value(item, v[j], where + "[%d]" % j, enc) for j in range(len(v))]
+    if c == "s":
+        if not isinstance(v, dict):
+            raise _err(where, "expected a map, got %s" % type(v).__name__)
+        schema = SCHEMAS_BY_NAME[spec[1:]]
+        return fields_to_wire(schema, v, where) if enc else fields_from_wire(schema, v, where)
+    if c == "m":
+        if not isinstance(v, dict):
+            raise _err(where, "expected a map, got %s" % type(v).__name__)
+        if len(v) > int(spec[1:]):
+            raise _err(where, "map of %d entries exceeds %s" % (len(v), spec[1:]))
+        return _plain(v, 1, where)
+    raise _err(where, "bad schema spec %r" % spec)
+
+
+def fields_to_wire(schema, fields, where):
+    """Named fields -> {key: wire value}; an unknown name is a SchemaError."""
+    out = {}
+    known = []
+    key = -1
+    for f in schema.split(","):
+        key += 1
+        name, spec, req = _split(f)
+        known.append(name)
+        v = fields.get(name)
+        if v is not None:
+            w = where + "." + name
+            if spec[0] == "q":
+                out[key] = stats_to_wire(v, fields.get("samples"), int(spec[1:]), w)
+            else:
+                out[key] = _value(spec, v, w, True)
+        elif req:
+            raise _err(where, "missing required field %r" % name)
+    for name in fields:
+        if name not in known and name not in HEADER_NAMES:
+            raise _err(where, "unknown field %r" % (name,))
+    return out
+
+
+def fields_from_wire(schema, payload, where):
+    """{key: wire value} -> named fields; unknown integer keys are kept under ``extra``."""
+    if not isinstance(payload, dict):
+        raise _err(where, "expected a CBOR map, got %s" % type(payload).__name__)
+    fields = schema.split(",")
+    out = {}
+    extra = None
+    stats = None
+    for k in payload:
+        if not _is_int(k):
+            raise _err(where, "map key %r is not an integer" % (k,))
+        if k < 0 or k >= len(fields):
+            if extra is None:
+                extra = {}
+            extra[k] = payload[k]
+            continue
+        name, spec, req = _split(fields[k])
+        if spec[0] == "q":
+            stats = (name, spec, payload[k])
+        else:
+            out[name] = _value(spec, payload[k], where + "." + name, False)
+    for key in range(len(fields)):
+        name, spec, req = _split(fields[key])
+        if req and key not in payload:
+            raise _err(where, "missing required field %r (key %d)" % (name, key))
+    if stats is not None:
+        name, spec, wire = stats
+        out[name] = stats_from_wire(wire, out.get("samples"), int(spec[1:]), where + "." + name)
+    if extra is not None:
+        out["extra"] = extra
+    return out
+
+
+def stats_to_wire(stats, samples, maxn, where):
+    """{quantity: {mean, min, max[, count]}} -> {qid: [m0, dm1.., lo.., hi..(, counts..)]}."""
+    if not isinstance(stats, dict):
+        raise _err(where, "expected a map of quantity -> statistics")
+    if not isinstance(samples, (list, tuple)):
+        raise _err(where, "needs the 'samples' list")
+    n = len(samples)
+    if n > maxn:
+        raise _err(where, "%d intervals exceed %d" % (n, maxn))
+    out = {}
+    for name in stats:
+        q = by_name(name)
+        w = where + "." + str(name)
+        if q is None:
+            raise _err(w, "unknown quantity")
+        qid, _, _, dec, lo, hi = q
+        s = stats[name]
+        if not isinstance(s, dict):
+            raise _err(w, "expected a map with mean/min/max")
+        for col in ("mean", "min", "max"):
+            c = s.get(col)
+            if not isinstance(c, (list, tuple)) or len(c) != n:
+                raise _err(w, "%r must be a list of %d values" % (col, n))
+        means, mins, maxs = s["mean"], s["min"], s["max"]
+        counts = s.get("count")
+        if counts is not None and (not isinstance(counts, (list, tuple)) or len(counts) != n):
+            raise _err(w, "'count' must be a list of %d integers" % n)
+        row = [None] * (3 * n)
+        prev = None
+        need_counts = False
+        for i in range(n):
+            if means[i] is None:
+                continue
+            wi = w + "[%d]" % i
+            rm = scale(means[i], dec, lo, hi, wi + ".mean")
+            rmn = scale(mins[i], dec, lo, hi, wi + ".min")
+            rmx = scale(maxs[i], dec, lo, hi, wi + ".max")
+            if rmn > rm or rmx < rm:
+                raise _err(wi, "expected min <= mean <= max")
+            row[i] = rm if prev is None else rm - prev
+            prev = rm
+            row[n + i] = rm - rmn
+            row[2 * n + i] = rmx - rm
+            if counts is not None and counts[i] != samples[i]:
+                need_counts = True
+        if need_counts:
+            for i in range(n):
+                c = counts[i] if means[i] is not None else 0
+                if not _is_int(c) or c < 0 or c > 0xFFFF:
+                    raise _err(w, "count[%d] must be an integer 0..65535" % i)
+                row.append(c)
+        out[qid] = row
+    return out
+
+
+def stats_from_wire(wire, samples, maxn, where):
+    """Inverse of stats_to_wire; every structural fault is a SchemaError."""
+    if not isinstance(wire, dict):
+        raise _err(where, "expected a map of quantity id -> columns")
+    if samples is None:
+        raise _err(where, "needs the 'samples' list")
+    n = len(samples)
+    out = {}
+    for qid in wire:
+        q = by_id(qid) if _is_int(qid) else None
+        if q is None:
+            raise _err(where, "unknown quantity id %r" % (qid,))
+        _, name, _, dec, lo, hi = q
+        w = where + "." + name
+        row = wire[qid]
+        if not isinstance(row, list) or len(row) not in (3 * n, 4 * n):
+            raise _err(w, "expected %d or %d columns for %d intervals" % (3 * n, 4 * n, n))
+        means = [None] * n
+        mins = [None] * n
+        maxs = [None] * n
+        counts = [0] * n
+        prev = None
+        for i in range(n):
+            d, lo_off, hi_off = row[i], row[n + i], row[2 * n + i]
+            if d is None:
+                if lo_off is not None or hi_off is not None:
+                    raise _err(w, "interval %d has min/max but no mean" % i)
+                continue
+            if not (_is_int(d) and _is_int(lo_off) and _is_int(hi_off)):
+                raise _err(w, "interval %d: expected integers" % i)
+            if lo_off < 0 or hi_off < 0:
+                raise _err(w, "interval %d: min/max offsets must be >= 0" % i)
+            rm = d if prev is None else prev + d
+            prev = rm
+            wi = w + "[%d]" % i
+            means[i] = unscale(rm, dec, lo, hi, wi + ".mean")
+            mins[i] = unscale(rm - lo_off, dec, lo, hi, wi + ".min")
+            maxs[i] = unscale(rm + hi_off, dec, lo, hi, wi + ".max")
+            if len(row) == 4 * n:
+                c = row[3 * n + i]
+                if not _is_int(c) or c < 0 or c > 0xFFFF:
+                    raise _err(w, "count[%d] must be an integer 0..65535" % i)
+                counts[i] = c
+            else:
+                counts[i] = samples[i]
+        out[name] = {"mean": means, "min": mins, "max": maxs, "count": counts}
+    return out
+
+
+def to_wire(msg_type, fields):
+    """Named fields of a ``msg_type`` message -> CBOR-ready payload map."""
+    s = SCHEMAS.get(msg_type)
+    if s is None:
+        raise SchemaError("unknown message type %r" % (msg_type,))
+    return fields_to_wire(s[1], fields, s[0])
+
+
+def from_wire(msg_type, payload):
+    """CBOR-decoded payload -> named fields of a ``msg_type`` message."""
+    s = SCHEMAS.get(msg_type)
+    if s is None:
+        raise SchemaError("unknown message type %r" % (msg_type,))
+    return fields_from_wire(s[1], payload, s[0])

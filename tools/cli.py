@@ -1,0 +1,40 @@
+"""The one command line, `fieldline`: a table of subcommands, each a thin handler.
+
+    fieldline --version
+    fieldline protocol decode HEX --key HEX
+"""
+
+import typer
+
+from tools import __version__
+from tools import bench_cli, demo, protocol_cli
+
+app = typer.Typer(
+    name="fieldline",
+    help="Fieldline: firmware, gateway and field tools for crop-sensing nodes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(protocol_cli.app, name="protocol")
+app.add_typer(bench_cli.app, name="bench")
+app.command("demo")(demo.demo)
+
+
+def _version(value: bool):
+    if value:
+        from shared_protocol import PROTOCOL_VERSION
+
+        typer.echo("fieldline %s (wire protocol v%d)" % (__version__, PROTOCOL_VERSION))
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="print the version"),
+):
+    """Fieldline command line."""
+
+
+def main():
+    app()
