@@ -46,9 +46,11 @@ def compile_tree(packages=PACKAGES, out_dir=None):
             if os.path.exists(dst) and os.path.getmtime(dst) >= os.path.getmtime(src):
                 continue
             os.makedirs(os.path.dirname(dst), exist_ok=True)
-            r = subprocess.run([cross, "-o", dst, "-s", rel, src], capture_output=True, text=True)
+            tmp = "%s.%d.tmp" % (dst, os.getpid())
+            r = subprocess.run([cross, "-o", tmp, "-s", rel, src], capture_output=True, text=True)
             if r.returncode != 0:
                 raise MicroPythonError("mpy-cross failed on %s:\n%s" % (rel, r.stderr.strip()))
+            os.replace(tmp, dst)  # atomic: parallel test runs never see half a file
     return out_dir
 
 
@@ -83,7 +85,9 @@ def run_module_tests(build_dir, module, heap="64K", timeout=300, env=None):
         e.update(env)
     runner = os.path.join(build_dir, "_mptest_runner.mpy")
     if not os.path.exists(runner) or os.path.getmtime(runner) < os.path.getmtime(RUNNER):
-        subprocess.run([mpy_cross_exe(), "-o", runner, "-s", "runner_mp.py", RUNNER], check=True)
+        tmp = "%s.%d.tmp" % (runner, os.getpid())
+        subprocess.run([mpy_cross_exe(), "-o", tmp, "-s", "runner_mp.py", RUNNER], check=True)
+        os.replace(tmp, runner)
     cmd = [micropython_exe(), "-X", "heapsize=" + heap, "-m", "_mptest_runner", module]
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=e, cwd=build_dir)

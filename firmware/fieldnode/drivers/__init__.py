@@ -1,0 +1,1 @@
+"""Sensor drivers: one chip per module, the bus passed in, typed errors (fieldnode.errors)."""

@@ -1,0 +1,1 @@
+"""The virtual board's world: the field model and register-level chip models (MicroPython-clean)."""
