@@ -28,11 +28,14 @@ def hmac_sha256(key, msg):
     if len(key) > _BLOCK:
         key = hashlib.sha256(key).digest()
     key = bytes(key) + bytes(_BLOCK - len(key))
-    ipad = bytes([b ^ 0x36 for b in key])
-    opad = bytes([b ^ 0x5C for b in key])
-    inner = hashlib.sha256(ipad)
+    pad = bytearray(key)
+    for i in range(_BLOCK):
+        pad[i] ^= 0x36
+    inner = hashlib.sha256(pad)
     inner.update(msg)
-    outer = hashlib.sha256(opad)
+    for i in range(_BLOCK):
+        pad[i] ^= 0x36 ^ 0x5C
+    outer = hashlib.sha256(pad)
     outer.update(inner.digest())
     return outer.digest()
 

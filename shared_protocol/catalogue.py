@@ -26,7 +26,6 @@ See docs/protocol.md.
 
 from shared_protocol.compat import const
 from shared_protocol.errors import SchemaError
-from shared_protocol.quantities import by_id, by_name
 
 HELLO = const(1)
 REPORT = const(2)
@@ -112,43 +111,67 @@ def _split(field):
     """'name:spec!' -> (name, spec, required)."""
     i = field.index(":")
     spec = field[i + 1 :]
-    req = spec.endswith("!")
+    req = spec[-1] == "!"
     return field[:i], (spec[:-1] if req else spec), req
 
 
-def _nums(spec):
-    return spec[1:].split("/")
+def _bounds(spec):
+    # (lo, hi) of an integer spec u/U/i, or (dec, lo, hi) of a fixed-point spec f
+    c = spec[0]
+    if c == "f":
+        p = spec[1:].split("/")
+        return int(p[0]), float(p[1]), float(p[2])
+    if c == "i":
+        p = spec[1:].split("/")
+        return int(p[0]), int(p[1])
+    if len(spec) > 1:
+        return 0, int(spec[1:])
+    return 0, (0xFFFFFFFF if c == "u" else 0xFFFFFFFFFFFFFFFF)
+
+
+def describe(spec):
+    """Words for what a spec expects, for error messages."""
+    c = spec[0]
+    if c in "uUi":
+        return "an integer %d..%d" % _bounds(spec)
+    if c == "f":
+        return "a number %r..%r" % _bounds(spec)[1:]
+    if c in "ty":
+        return "%s of at most %s bytes" % ("text" if c == "t" else "bytes", spec[1:])
+    if c == "b":
+        return "true or false"
+    if c == "e":
+        return "one of: " + TABLES[spec[1:]]
+    if c == "g":
+        return "a list of flags from: " + TABLES[spec[1:]]
+    if c == "l":
+        return "a list of at most %s items" % spec[1 : spec.index("/")]
+    return "a map"
 
 
 def scale(v, dec, lo, hi, where):
     """Physical value -> wire integer, range-checked."""
-    if not isinstance(v, (int, float)) or isinstance(v, bool):
-        raise _err(where, "expected a number, got %s" % type(v).__name__)
-    if not (lo <= v <= hi):
-        raise _err(where, "%r outside %r..%r" % (v, lo, hi))
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (lo <= v <= hi):
+        raise _err(where, "expected a number %r..%r, got %r" % (lo, hi, v))
     return int(round(v * 10**dec)) if dec >= 0 else int(round(v / 10 ** (-dec)))
 
 
 def unscale(raw, dec, lo, hi, where):
     """Wire integer -> physical value (float), range-checked with one step of slack."""
-    if not _is_int(raw):
-        raise _err(where, "expected a scaled integer, got %s" % type(raw).__name__)
-    v = raw / 10**dec if dec >= 0 else float(raw * 10 ** (-dec))
-    step = 10.0 ** (-dec)
-    if not (lo - step <= v <= hi + step):
-        raise _err(where, "%r outside %r..%r" % (v, lo, hi))
+    v = None
+    if _is_int(raw):
+        v = raw / 10**dec if dec >= 0 else float(raw * 10 ** (-dec))
+        step = 10.0 ** (-dec)
+        if not (lo - step <= v <= hi + step):
+            v = None
+    if v is None:
+        raise _err(where, "expected a scaled integer for %r..%r, got %r" % (lo, hi, raw))
     return v
 
 
 def _plain(v, depth, where):
     if depth > 4:
         raise _err(where, "nested deeper than 4 levels")
-    if v is None or isinstance(v, (bool, int, float)):
-        return v
-    if isinstance(v, (str, bytes, bytearray)):
-        if len(v) > 256:
-            raise _err(where, "longer than 256")
-        return bytes(v) if isinstance(v, bytearray) else v
     if isinstance(v, (list, tuple)):
         if len(v) > 64:
             raise _err(where, "list longer than 64")
@@ -162,82 +185,71 @@ def _plain(v, depth, where):
                 raise _err(where, "map key %r is not text" % (k,))
             out[k] = _plain(v[k], depth + 1, where + "." + k)
         return out
+    if isinstance(v, (str, bytes, bytearray)) and len(v) > 256:
+        raise _err(where, "longer than 256")
+    if v is None or isinstance(v, (bool, int, float, str, bytes)):
+        return v
+    if isinstance(v, bytearray):
+        return bytes(v)
     raise _err(where, "unsupported value type %s" % type(v).__name__)
 
 
 def _value(spec, v, where, enc):
     """Convert one value between named form and wire form (enc: True = to wire)."""
     c = spec[0]
-    if c in "uU":
-        mx = int(spec[1:]) if len(spec) > 1 else (_U32 if c == "u" else 0xFFFFFFFFFFFFFFFF)
-        if not _is_int(v) or v < 0 or v > mx:
-            raise _err(where, "expected an integer 0..%d, got %r" % (mx, v))
-        return v
-    if c == "i":
-        p = _nums(spec)
-        if not _is_int(v) or v < int(p[0]) or v > int(p[1]):
-            raise _err(where, "expected an integer %s..%s, got %r" % (p[0], p[1], v))
-        return v
-    if c == "f":
-        p = _nums(spec)
-        fn = scale if enc else unscale
-        return fn(v, int(p[0]), float(p[1]), float(p[2]), where)
-    if c in "ty":
-        t = str if c == "t" else (bytes, bytearray)
-        if not isinstance(v, t):
-            raise _err(where, "expected %s, got %s" % ("text" if c == "t" else "bytes", type(v).__name__))
-        n = len(v.encode("utf-8")) if c == "t" else len(v)
-        if n > int(spec[1:]):
-            raise _err(where, "longer than %s bytes" % spec[1:])
-        return bytes(v) if c == "y" else v
-    if c == "b":
-        if not isinstance(v, bool):
-            raise _err(where, "expected true/false, got %r" % (v,))
-        return v
-    if c == "e":
+    out = v
+    if c in "uUi":
+        lo, hi = _bounds(spec)
+        ok = _is_int(v) and lo <= v <= hi
+    elif c == "f":
+        dec, lo, hi = _bounds(spec)
+        return scale(v, dec, lo, hi, where) if enc else unscale(v, dec, lo, hi, where)
+    elif c in "ty":
+        ok = isinstance(v, str) if c == "t" else isinstance(v, (bytes, bytearray))
+        ok = ok and len(v.encode("utf-8") if c == "t" else v) <= int(spec[1:])
+        if ok and c == "y":
+            out = bytes(v)
+    elif c == "b":
+        ok = isinstance(v, bool)
+    elif c == "e":
         names = TABLES[spec[1:]].split()
         if enc:
-            if v not in names:
-                raise _err(where, "expected one of %s, got %r" % (", ".join(names), v))
-            return names.index(v)
-        if not _is_int(v) or not (0 <= v < len(names)):
-            raise _err(where, "enum code %r is not 0..%d" % (v, len(names) - 1))
-        return names[v]
-    if c == "g":
+            ok = v in names
+            out = names.index(v) if ok else None
+        else:
+            ok = _is_int(v) and 0 <= v < len(names)
+            out = names[v] if ok else None
+    elif c == "g":
         names = TABLES[spec[1:]].split()
         if enc:
-            if not isinstance(v, (list, tuple)):
-                raise _err(where, "expected a list of flag names")
-            mask = 0
-            for name in v:
+            ok = isinstance(v, (list, tuple))
+            out = 0
+            for name in v if ok else ():
                 if name not in names:
-                    raise _err(where, "unknown flag %r" % (name,))
-                mask |= 1 << names.index(name)
-            return mask
-        if not _is_int(v) or v < 0 or v >= (1 << len(names)):
-            raise _err(where, "flag mask %r has unknown bits" % (v,))
-        return [names[i] for i in range(len(names)) if v & (1 << i)]
-    if c == "l":
+                    ok = False
+                    break
+                out |= 1 << names.index(name)
+        else:
+            ok = _is_int(v) and 0 <= v < (1 << len(names))
+            out = [names[i] for i in range(len(names)) if v & (1 << i)] if ok else None
+    elif c == "l":
         i = spec.index("/")
-        mx = int(spec[1:i])
-        if not isinstance(v, (list, tuple)):
-            raise _err(where, "expected a list, got %s" % type(v).__name__)
-        if len(v) > mx:
-            raise _err(where, "list of %d items exceeds %d" % (len(v), mx))
-        item = spec[i + 1 :]
-        return [_value(item, v[j], where + "[%d]" % j, enc) for j in range(len(v))]
-    if c == "s":
-        if not isinstance(v, dict):
-            raise _err(where, "expected a map, got %s" % type(v).__name__)
-        schema = SCHEMAS_BY_NAME[spec[1:]]
-        return fields_to_wire(schema, v, where) if enc else fields_from_wire(schema, v, where)
-    if c == "m":
-        if not isinstance(v, dict):
-            raise _err(where, "expected a map, got %s" % type(v).__name__)
-        if len(v) > int(spec[1:]):
-            raise _err(where, "map of %d entries exceeds %s" % (len(v), spec[1:]))
-        return _plain(v, 1, where)
-    raise _err(where, "bad schema spec %r" % spec)
+        ok = isinstance(v, (list, tuple)) and len(v) <= int(spec[1:i])
+        if ok:
+            item = spec[i + 1 :]
+            out = [_value(item, v[j], where + "[%d]" % j, enc) for j in range(len(v))]
+    else:  # s (nested schema) or m (plain map)
+        ok = isinstance(v, dict)
+        if ok and c == "s":
+            schema = SCHEMAS_BY_NAME[spec[1:]]
+            return fields_to_wire(schema, v, where) if enc else fields_from_wire(schema, v, where)
+        if ok:
+            if len(v) > int(spec[1:]):
+                raise _err(where, "map of %d entries exceeds %s" % (len(v), spec[1:]))
+            return _plain(v, 1, where)
+    if not ok:
+        raise _err(where, "expected %s, got %r" % (describe(spec), v))
+    return out
 
 
 def fields_to_wire(schema, fields, where):
@@ -253,6 +265,8 @@ def fields_to_wire(schema, fields, where):
         if v is not None:
             w = where + "." + name
             if spec[0] == "q":
+                from shared_protocol.stats import stats_to_wire  # only reports need it
+
                 out[key] = stats_to_wire(v, fields.get("samples"), int(spec[1:]), w)
             else:
                 out[key] = _value(spec, v, w, True)
@@ -290,114 +304,12 @@ def fields_from_wire(schema, payload, where):
         if req and key not in payload:
             raise _err(where, "missing required field %r (key %d)" % (name, key))
     if stats is not None:
+        from shared_protocol.stats import stats_from_wire  # only reports need it
+
         name, spec, wire = stats
         out[name] = stats_from_wire(wire, out.get("samples"), int(spec[1:]), where + "." + name)
     if extra is not None:
         out["extra"] = extra
-    return out
-
-
-def stats_to_wire(stats, samples, maxn, where):
-    """{quantity: {mean, min, max[, count]}} -> {qid: [m0, dm1.., lo.., hi..(, counts..)]}."""
-    if not isinstance(stats, dict):
-        raise _err(where, "expected a map of quantity -> statistics")
-    if not isinstance(samples, (list, tuple)):
-        raise _err(where, "needs the 'samples' list")
-    n = len(samples)
-    if n > maxn:
-        raise _err(where, "%d intervals exceed %d" % (n, maxn))
-    out = {}
-    for name in stats:
-        q = by_name(name)
-        w = where + "." + str(name)
-        if q is None:
-            raise _err(w, "unknown quantity")
-        qid, _, _, dec, lo, hi = q
-        s = stats[name]
-        if not isinstance(s, dict):
-            raise _err(w, "expected a map with mean/min/max")
-        for col in ("mean", "min", "max"):
-            c = s.get(col)
-            if not isinstance(c, (list, tuple)) or len(c) != n:
-                raise _err(w, "%r must be a list of %d values" % (col, n))
-        means, mins, maxs = s["mean"], s["min"], s["max"]
-        counts = s.get("count")
-        if counts is not None and (not isinstance(counts, (list, tuple)) or len(counts) != n):
-            raise _err(w, "'count' must be a list of %d integers" % n)
-        row = [None] * (3 * n)
-        prev = None
-        need_counts = False
-        for i in range(n):
-            if means[i] is None:
-                continue
-            wi = w + "[%d]" % i
-            rm = scale(means[i], dec, lo, hi, wi + ".mean")
-            rmn = scale(mins[i], dec, lo, hi, wi + ".min")
-            rmx = scale(maxs[i], dec, lo, hi, wi + ".max")
-            if rmn > rm or rmx < rm:
-                raise _err(wi, "expected min <= mean <= max")
-            row[i] = rm if prev is None else rm - prev
-            prev = rm
-            row[n + i] = rm - rmn
-            row[2 * n + i] = rmx - rm
-            if counts is not None and counts[i] != samples[i]:
-                need_counts = True
-        if need_counts:
-            for i in range(n):
-                c = counts[i] if means[i] is not None else 0
-                if not _is_int(c) or c < 0 or c > 0xFFFF:
-                    raise _err(w, "count[%d] must be an integer 0..65535" % i)
-                row.append(c)
-        out[qid] = row
-    return out
-
-
-def stats_from_wire(wire, samples, maxn, where):
-    """Inverse of stats_to_wire; every structural fault is a SchemaError."""
-    if not isinstance(wire, dict):
-        raise _err(where, "expected a map of quantity id -> columns")
-    if samples is None:
-        raise _err(where, "needs the 'samples' list")
-    n = len(samples)
-    out = {}
-    for qid in wire:
-        q = by_id(qid) if _is_int(qid) else None
-        if q is None:
-            raise _err(where, "unknown quantity id %r" % (qid,))
-        _, name, _, dec, lo, hi = q
-        w = where + "." + name
-        row = wire[qid]
-        if not isinstance(row, list) or len(row) not in (3 * n, 4 * n):
-            raise _err(w, "expected %d or %d columns for %d intervals" % (3 * n, 4 * n, n))
-        means = [None] * n
-        mins = [None] * n
-        maxs = [None] * n
-        counts = [0] * n
-        prev = None
-        for i in range(n):
-            d, lo_off, hi_off = row[i], row[n + i], row[2 * n + i]
-            if d is None:
-                if lo_off is not None or hi_off is not None:
-                    raise _err(w, "interval %d has min/max but no mean" % i)
-                continue
-            if not (_is_int(d) and _is_int(lo_off) and _is_int(hi_off)):
-                raise _err(w, "interval %d: expected integers" % i)
-            if lo_off < 0 or hi_off < 0:
-                raise _err(w, "interval %d: min/max offsets must be >= 0" % i)
-            rm = d if prev is None else prev + d
-            prev = rm
-            wi = w + "[%d]" % i
-            means[i] = unscale(rm, dec, lo, hi, wi + ".mean")
-            mins[i] = unscale(rm - lo_off, dec, lo, hi, wi + ".min")
-            maxs[i] = unscale(rm + hi_off, dec, lo, hi, wi + ".max")
-            if len(row) == 4 * n:
-                c = row[3 * n + i]
-                if not _is_int(c) or c < 0 or c > 0xFFFF:
-                    raise _err(w, "count[%d] must be an integer 0..65535" % i)
-                counts[i] = c
-            else:
-                counts[i] = samples[i]
-        out[name] = {"mean": means, "min": mins, "max": maxs, "count": counts}
     return out
 
 

@@ -1,7 +1,7 @@
 """Consistent Overhead Byte Stuffing: frames carry no 0x00, so 0x00 delimits them.
 
-    wire = cobs.encode(raw) + b"\\x00"
-    raw = cobs.decode(wire[:-1])
+wire = cobs.encode(raw) + b"\\x00"
+raw = cobs.decode(wire[:-1])
 """
 
 from shared_protocol.errors import FramingError
@@ -44,9 +44,7 @@ def decode(data):
             raise FramingError("stray 0x00 inside a COBS frame at byte %d" % i)
         end = i + code
         if end > n:
-            raise FramingError(
-                "COBS block at byte %d announces %d bytes but only %d remain" % (i, code - 1, n - i - 1)
-            )
+            raise FramingError("COBS block at byte %d announces %d bytes but only %d remain" % (i, code - 1, n - i - 1))
         chunk = data[i + 1 : end]
         for j in range(len(chunk)):
             if chunk[j] == 0:

@@ -1,7 +1,7 @@
 """Tiny shim so the same source runs on MicroPython and CPython.
 
-    from shared_protocol.compat import const
-    _LIMIT = const(16)
+from shared_protocol.compat import const
+_LIMIT = const(16)
 """
 
 try:

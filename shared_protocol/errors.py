@@ -1,7 +1,7 @@
 """Typed errors of the wire format: one root, one subclass per layer.
 
-    try: msg = decode_frame(data, keyring)
-    except ProtocolError as e: log(e.kind, e)
+try: msg = decode_frame(data, keyring)
+except ProtocolError as e: log(e.kind, e)
 """
 
 

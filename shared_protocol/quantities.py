@@ -40,26 +40,39 @@ def _parse(qid, entry):
     return (qid, p[0], p[1], int(p[2]), float(p[3]), float(p[4]))
 
 
+def _entry(i):
+    # the i-th (0-based) entry of TABLE, found without splitting the whole table
+    pos = 0
+    for _ in range(i):
+        pos = TABLE.find(",", pos) + 1
+        if pos == 0:
+            return None
+    end = TABLE.find(",", pos)
+    return TABLE[pos:] if end < 0 else TABLE[pos:end]
+
+
 def by_id(qid):
     """The quantity tuple for ``qid``, or None."""
-    if not isinstance(qid, int) or qid < 1:
+    if not isinstance(qid, int) or isinstance(qid, bool) or qid < 1:
         return None
-    entries = TABLE.split(",")
-    if qid > len(entries):
-        return None
-    return _parse(qid, entries[qid - 1])
+    entry = _entry(qid - 1)
+    return None if entry is None else _parse(qid, entry)
 
 
 def by_name(name):
     """The quantity tuple for stream name ``name``, or None."""
-    if not isinstance(name, str):
+    if not isinstance(name, str) or not name or "," in name or ":" in name:
         return None
-    qid = 0
-    for entry in TABLE.split(","):
-        qid += 1
-        if len(entry) > len(name) and entry[len(name)] == ":" and entry.startswith(name):
-            return _parse(qid, entry)
-    return None
+    key = name + ":"
+    if TABLE.startswith(key):
+        pos = 0
+    else:
+        pos = TABLE.find("," + key)
+        if pos < 0:
+            return None
+        pos += 1
+    i = TABLE.count(",", 0, pos)
+    return _parse(i + 1, _entry(i))
 
 
 def all_quantities():

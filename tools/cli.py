@@ -1,13 +1,12 @@
 """The one command line, `fieldline`: a table of subcommands, each a thin handler.
 
-    fieldline --version
-    fieldline protocol decode HEX --key HEX
+fieldline --version
+fieldline protocol decode HEX --key HEX
 """
 
 import typer
 
-from tools import __version__
-from tools import bench_cli, demo, protocol_cli
+from tools import __version__, bench_cli, demo, protocol_cli
 
 app = typer.Typer(
     name="fieldline",

@@ -1,7 +1,7 @@
 """Where the repository's parts live, for tools that run firmware or read its files.
 
-    from tools.paths import FIRMWARE_DIR, micropython_exe
-    subprocess.run([micropython_exe(), ...])
+from tools.paths import FIRMWARE_DIR, micropython_exe
+subprocess.run([micropython_exe(), ...])
 """
 
 import os
@@ -24,9 +24,7 @@ def _bin(name):
         return here
     found = shutil.which(name)
     if not found:
-        raise ToolMissing(
-            "%s not found: run `python3 bootstrap.py setup` (it installs the dev extras)" % name
-        )
+        raise ToolMissing("%s not found: run `python3 bootstrap.py setup` (it installs the dev extras)" % name)
     return found
 
 

@@ -1,6 +1,6 @@
 """`fieldline protocol ...`: look inside frames.
 
-    fieldline protocol decode 0401010101...00 --key 000102...1f
+fieldline protocol decode 0401010101...00 --key 000102...1f
 """
 
 import json

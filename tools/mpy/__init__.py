@@ -1,11 +1,10 @@
 """Run project code on the MicroPython unix port, compiled to .mpy as a deployment does.
 
-    build = compile_tree()                      # .build/mpy/<tree> with .mpy files
-    res = run_module_tests(build, "shared_protocol.tests.test_cbor", heap="64K")
+build = compile_tree()                      # .build/mpy/<tree> with .mpy files
+res = run_module_tests(build, "shared_protocol.tests.test_cbor", heap="64K")
 """
 
 import ast
-import json
 import os
 import subprocess
 
@@ -96,8 +95,12 @@ def run_module_tests(build_dir, module, heap="64K", timeout=300, env=None):
         out = (ex.stdout or b"").decode(errors="replace") if isinstance(ex.stdout, bytes) else (ex.stdout or "")
         out += "\n[timed out after %ds]" % timeout
     results = {}
+    rec = None
     for line in out.splitlines():
         if line.startswith(MARK):
-            rec = json.loads(line[len(MARK) :])
-            results[rec["name"]] = rec
+            name, ok, ms, free = line[len(MARK) :].split()
+            rec = {"name": name, "ok": ok == "1", "ms": int(ms), "mem_free": int(free), "trace": ""}
+            results[name] = rec
+        elif line.startswith("@@TRACE ") and rec is not None:
+            rec["trace"] += line[8:] + "\n"
     return results, out
