@@ -1,6 +1,6 @@
 """The message catalogue: compact integer keys on the wire, named fields in memory.
 
-    payload = to_wire(REPORT, {"start": 1750000000, "interval_s": 900, ...})
+    payload = to_wire(REPORT, {"start": 1750000000, "interval_min": 15, ...})
     fields = from_wire(REPORT, payload)     # SchemaError names the bad field
 
 A schema is one string (every object costs heap on the node): comma-separated fields,
@@ -52,8 +52,8 @@ TABLES = {
 
 _LINK = "tx_frames:u,acked_frames:u,retries:u,rx_bad:u,rssi_dbm:i-150/20"
 _HEALTH = (
-    "time:u!,battery_v:f3/0/20,battery_soc:f1/0/100,solar_a:f3/-5/5,power_mode:ePOWER,"
-    "reset_cause:eRESET,uptime_s:u,free_heap:u,log_fill_pct:u100,link:sLINK,faults:gFAULTS,"
+    "time:u,battery_v:f3/0/20,battery_soc:f0/0/100,solar_a:f3/-5/5,power_mode:ePOWER,"
+    "reset_cause:eRESET,uptime_h:u,free_heap_kb:u,log_fill_pct:u100,link:sLINK,faults:gFAULTS,"
     "tilt_deg:f1/0/180,clock_offset_ms:i-2147483648/2147483647,log_pending:u"
 )
 _DAILY = (
@@ -72,7 +72,7 @@ SCHEMAS = {
     ),
     REPORT: (
         "report",
-        "start:u!,interval_s:u86400!,samples:l32/u65535!,stats:q32!,health:sHEALTH,daily:sDAILY,seq:u",
+        "start:u!,interval_min:u1440!,samples:l32/u65535!,stats:q32!,health:sHEALTH,daily:sDAILY",
     ),
     DAILY: ("daily", _DAILY),
     HEALTH: ("health", _HEALTH),

@@ -72,9 +72,8 @@ def valid_messages():
             "counter": 3,
             "ack_req": True,
             "start": 1750000500,
-            "interval_s": 900,
+            "interval_min": 15,
             "samples": [15, 15, 15, 12],
-            "seq": 4711,
             "stats": {
                 "incident_shortwave": {
                     "mean": [512.0, 530.0, 498.0, 610.0],
@@ -101,11 +100,11 @@ def valid_messages():
             "health": {
                 "time": 1750003600,
                 "battery_v": 3.912,
-                "battery_soc": 81.5,
+                "battery_soc": 81.0,
                 "solar_a": 0.215,
                 "power_mode": "full",
                 "reset_cause": "deepsleep",
-                "free_heap": 41000,
+                "free_heap_kb": 40, "uptime_h": 72,
                 "log_fill_pct": 3,
                 "link": {"tx_frames": 24, "acked_frames": 23, "retries": 1, "rx_bad": 0},
                 "faults": [],
@@ -151,7 +150,7 @@ def valid_messages():
             "counter": 5,
             "time": 1750010000,
             "battery_v": 3.301,
-            "battery_soc": 4.5,
+            "battery_soc": 4.0,
             "solar_a": -0.012,
             "power_mode": "survival",
             "faults": ["gnss", "ir_sky"],
@@ -178,7 +177,7 @@ def valid_messages():
             **base,
             "type": "config_set",
             "counter": 9,
-            "values": {"interval_s": 900, "sample_s": 60, "site": {"lat": 52.0125, "lon": 5.5, "field": "north"}},
+            "values": {"interval_min": 15, "sample_s": 60, "site": {"lat": 52.0125, "lon": 5.5, "field": "north"}},
         },
     )
     yield (
@@ -188,7 +187,7 @@ def valid_messages():
             **base,
             "type": "config",
             "counter": 10,
-            "values": {"interval_s": 900},
+            "values": {"interval_min": 15},
             "errors": {"sample_s": "expected 10..3600, got 5"},
         },
     )
@@ -270,7 +269,7 @@ def rejected_frames():
     yield "wrong_type", _wire(_raw(5, bytes.fromhex("a100816178"))), "schema", "counter list holds text"
     yield "out_of_range", _wire(_raw(4, bytes.fromhex("a2001a6553f100041903e8"))), "schema", "power mode 1000"
     yield "payload_not_map", _wire(_raw(5, bytes.fromhex("8101"))), "schema", "payload is an array"
-    neg = bytes.fromhex("a4001a684ee1f4011903840281010" + "3a1088301" + "2001")
+    neg = bytes.fromhex("a4001a684ee1f4011903840281010" + "3a1088301" + "2001")  # lo offset -1
     yield "stats_negative_offset", _wire(_raw(2, neg)), "schema", "min above the mean"
 
 

@@ -18,7 +18,9 @@ class ChipModel:
 
     ``on_write`` gets every byte the master wrote in one transaction (the first is
     usually a register pointer or a command). ``on_read`` returns exactly ``n`` bytes.
-    Fault knobs: ``nack`` (no ACK at all), ``stuck`` (model freezes its values).
+    Fault knobs: ``nack`` (no ACK at all), ``stuck`` (model freezes its raw values),
+    ``bad_crc`` (CRC/PEC bytes corrupted), ``garbage`` (answers physically impossible raw
+    values with a valid CRC, as a wrong or broken chip would).
     """
 
     addr = 0
@@ -26,6 +28,8 @@ class ChipModel:
     def __init__(self):
         self.nack = False
         self.stuck = False
+        self.bad_crc = False
+        self.garbage = False
 
     def on_write(self, data):
         raise NotImplementedError

@@ -19,8 +19,11 @@ class Truth:
         self.sun_zenith_deg = 90.0
         self.incident_w_m2 = 0.0  # global shortwave on a horizontal plane, above any shading
         # spectral irradiance reaching the up-looking sensor per channel (W m-2 nm-1),
-        # after shade_up; the down-looking sensor sees incident * reflectance * lens
+        # after shade_up
         self.incident_band = [0.0] * 10
+        # spectral irradiance on the canopy itself (not reduced by shade_up); the
+        # down-looking sensor sees canopy_band * reflectance * lens_transmission
+        self.canopy_band = [0.0] * 10
         self.reflectance = [0.0] * 10  # canopy reflectance per channel (0..1)
         self.lens_transmission = 1.0  # down-looking spectral sensor (1 - lens_dirt)
         self.swap_spectral = False  # up and down sensors installed the wrong way round

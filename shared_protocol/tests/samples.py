@@ -24,7 +24,7 @@ def report(counter=5):
         "counter": counter,
         "ack_req": True,
         "start": 1750000500,
-        "interval_s": 900,
+        "interval_min": 15,
         "samples": [15, 15, 15, 15],
         "stats": {
             "air_temperature": {

@@ -1,0 +1,1 @@
+"""Benchmarks behind `fieldline bench ...`: each prints figures and ratios as JSON."""
