@@ -53,7 +53,7 @@ def ensure_debian_packages():
 
 
 def ensure_venv():
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - bootstrap runs on whatever python3 is there
         sys.exit("bootstrap: Python 3.11 or newer is needed, this is %s" % sys.version.split()[0])
     if not os.path.exists(PY):
         say("creating the virtual environment in .venv")

@@ -95,3 +95,16 @@ class MicroPythonItem(pytest.Item):
 
     def reportinfo(self):
         return self.path, 0, "micropython: %s" % self.test
+
+
+class _NotForCPython(pytest.File):
+    """An ``mptest_*.py`` named on the command line: its tests run inside MicroPython only."""
+
+    def collect(self):
+        return []
+
+
+def pytest_pycollect_makemodule(module_path, parent):
+    if module_path.name.startswith("mptest_"):
+        return _NotForCPython.from_parent(parent, path=module_path)
+    return None

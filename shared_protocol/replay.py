@@ -5,7 +5,8 @@
 
 Counters are monotonic across resets on the node. A counter inside the window that was
 not seen yet is accepted (frames may arrive out of order); below the window, or seen,
-raises ReplayError. ``state()``/``restore()`` persist the highest counter per device.
+raises ReplayError. ``state()``/``restore()`` persist the highest counter per device;
+after a restore every counter up to it counts as seen (which ones were is not kept).
 """
 
 from shared_protocol.compat import const
@@ -58,4 +59,4 @@ class ReplayGuard:
     def restore(self, tops):
         for dev in tops:
             self._top[dev] = tops[dev]
-            self._mask[dev] = 1
+            self._mask[dev] = (1 << self.window) - 1

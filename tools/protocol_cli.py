@@ -24,6 +24,10 @@ class _OneKey:
         return self.key
 
 
+class HexError(ValueError):
+    """A command-line argument that should be hexadecimal is not."""
+
+
 def _hex_arg(text, what):
     cleaned = re.sub(r"[\s:_-]", "", text)
     if cleaned.lower().startswith("0x"):
@@ -31,7 +35,7 @@ def _hex_arg(text, what):
     try:
         return bytes.fromhex(cleaned)
     except ValueError:
-        raise typer.BadParameter("%s is not hexadecimal: %r" % (what, text[:40])) from None
+        raise HexError("%s is not hexadecimal (expected pairs of 0-9a-f): %r" % (what, text[:40])) from None
 
 
 def to_jsonable(obj):
@@ -45,7 +49,7 @@ def to_jsonable(obj):
 
 
 def decode_hex(frame_hex: str, key_hex: str | None = None) -> dict:
-    """Decode a hex frame; raises ProtocolError or typer.BadParameter."""
+    """Decode a hex frame; raises ProtocolError or HexError."""
     data = _hex_arg(frame_hex, "frame")
     keyring = _OneKey(_hex_arg(key_hex, "--key")) if key_hex else {}
     try:
@@ -70,5 +74,8 @@ def decode(
         msg = decode_hex(frame, key)
     except ProtocolError as e:
         typer.echo("fieldline: bad frame (%s): %s" % (e.kind, e), err=True)
+        raise typer.Exit(1) from None
+    except HexError as e:
+        typer.echo("fieldline: bad input: %s" % e, err=True)
         raise typer.Exit(1) from None
     typer.echo(json.dumps(to_jsonable(msg), indent=2))

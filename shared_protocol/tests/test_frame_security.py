@@ -55,3 +55,21 @@ def test_replayed_frame_rejected_after_authentication():
     # a forged frame does not poison the guard
     raises(AuthError, decode_frame, encode_frame(report(10), b"\x01" * 32), {DEV: KEY}, g)
     decode_frame(encode_frame(report(10), KEY), {DEV: KEY}, g)
+
+
+def test_forged_keyless_frame_cannot_lock_a_device_out():
+    g = ReplayGuard()
+    forged = encode_frame(hello(counter=0xFFFFFFFF), None)  # anyone can compute a CRC
+    assert decode_frame(forged, {DEV: KEY}, g)["auth"] == "crc"
+    assert decode_frame(encode_frame(report(counter=7), KEY), {DEV: KEY}, g)["counter"] == 7
+
+
+def test_restored_guard_rejects_every_counter_up_to_the_saved_top():
+    g = ReplayGuard()
+    wire = encode_frame(report(counter=40), KEY)
+    decode_frame(wire, {DEV: KEY}, g)
+    g2 = ReplayGuard()
+    g2.restore(g.state())
+    raises(ReplayError, decode_frame, wire, {DEV: KEY}, g2)
+    raises(ReplayError, decode_frame, encode_frame(report(counter=39), KEY), {DEV: KEY}, g2)
+    assert decode_frame(encode_frame(report(counter=41), KEY), {DEV: KEY}, g2)["counter"] == 41

@@ -147,13 +147,13 @@ def reports(draw):
         _, name, _, dec, lo, hi = q
         step = 10.0 ** (-dec)
         means, mins, maxs, counts = [], [], [], []
-        for i in range(n):
+        for _ in range(n):
             if draw(st.booleans()) and draw(st.booleans()):
                 means.append(None), mins.append(None), maxs.append(None), counts.append(0)
                 continue
             a, b, c = sorted(draw(st.integers(int(math.ceil(lo / step)), int(hi / step))) for _ in range(3))
-            r = (lambda k: k * step if dec >= 0 else float(k * 10 ** (-dec)))
-            mins.append(r(a)), means.append(r(b)), maxs.append(r(c)), counts.append(draw(st.integers(0, 60)))
+            r = [a * step if dec >= 0 else float(a * 10 ** (-dec)) for a in (a, b, c)]
+            mins.append(r[0]), means.append(r[1]), maxs.append(r[2]), counts.append(draw(st.integers(0, 60)))
         stats[name] = {"mean": means, "min": mins, "max": maxs, "count": counts}
     return {"type": "report", "device_id": DEV, "counter": draw(st.integers(0, 2**32 - 1)),
             "start": draw(st.integers(0, 2**32 - 1)), "interval_min": 15, "samples": samples, "stats": stats}

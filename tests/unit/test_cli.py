@@ -1,0 +1,93 @@
+"""The `fieldline` console script as a user runs it: version, protocol decode, bench, demo."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tools.paths import ROOT
+
+EXE = os.path.join(os.path.dirname(sys.executable), "fieldline")
+VECTORS = os.path.join(ROOT, "shared_protocol", "vectors", "frames.jsonl")
+
+
+def run(*args, timeout=120):
+    return subprocess.run([EXE, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+def vectors():
+    keyring, out = None, {}
+    with open(VECTORS) as f:
+        for line in f:
+            if line.startswith("#") or not line.strip():
+                continue
+            rec = json.loads(line)
+            if "keyring" in rec:
+                keyring = rec["keyring"]
+            else:
+                out[rec["name"]] = rec
+    return keyring, out
+
+
+def test_version():
+    r = run("--version")
+    assert r.returncode == 0
+    assert r.stdout.startswith("fieldline 0.1.0 (wire protocol v1)")
+
+
+def test_decode_prints_the_frame_as_json():
+    keyring, vec = vectors()
+    key = next(iter(keyring.values()))
+    r = run("protocol", "decode", vec["report_hour_with_health"]["hex"], "--key", key)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    assert got["type"] == "report" and got["auth"] == "hmac"
+    assert got["stats"] == vec["report_hour_with_health"]["message"]["stats"]
+
+
+def test_decode_keyless_hello_needs_no_key():
+    _, vec = vectors()
+    r = run("protocol", "decode", vec["hello_unprovisioned_crc"]["hex"])
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["hw"] == "esp32s3"
+
+
+def test_decode_hmac_frame_without_key_says_to_pass_the_key():
+    _, vec = vectors()
+    r = run("protocol", "decode", vec["report_hour_with_health"]["hex"])
+    assert r.returncode == 1
+    assert r.stderr.count("\n") == 1 and "--key" in r.stderr and "fieldline: bad frame (auth)" in r.stderr
+
+
+@pytest.mark.parametrize(
+    "hexarg,kind",
+    [("zz", "hex"), ("0011", "framing"), ("080101010102a0b001010301a5136530", "framing")],
+)
+def test_decode_rejects_bad_input_with_one_line(hexarg, kind):
+    r = run("protocol", "decode", hexarg)
+    assert r.returncode == 1
+    assert r.stdout == ""
+    assert r.stderr.startswith("fieldline: ") and r.stderr.count("\n") == 1
+    assert kind in r.stderr
+
+
+def test_bench_protocol_json_within_budget():
+    r = run("bench", "protocol", "--json", timeout=300)
+    assert r.returncode == 0, r.stderr
+    fig = json.loads(r.stdout)
+    assert fig["bytes_per_node_day"] <= 4096
+    assert fig["json_bytes_per_node_day"] > 4 * fig["bytes_per_node_day"]
+    assert 20 < fig["bytes_per_interval_summary"] < 200
+    for k in ("cpython_encode_frames_per_s", "cpython_decode_frames_per_s", "micropython_encode_frames_per_s",
+              "micropython_decode_frames_per_s"):
+        assert fig[k] > 10, k
+
+
+@pytest.mark.sim
+def test_demo_exchanges_frames_between_micropython_and_cpython():
+    r = run("demo", "--reports", "3", timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "3/3 reports received and acked, 0 bad frames" in r.stdout
+    assert r.stdout.count("gateway: report") == 3
