@@ -1,0 +1,388 @@
+"""The node: wake -> sample -> summarise -> log -> send -> sleep, on any board.
+
+    node = Node(board)
+    ms, deep = node.wake()          # one cycle; then board.lightsleep(ms) or deepsleep(ms)
+
+Interval summaries, health and daily records are appended to the flash log the moment
+they are complete; a report frame carries the oldest pending records and they leave the
+log only when the gateway acked that frame. Without a valid config the node is
+"unprovisioned": it still says hello and answers diagnostics, and measures nothing.
+"""
+
+import struct
+
+from fieldnode import FW_VERSION, agro, config, diag
+from fieldnode.errors import ConfigError
+from fieldnode.flashlog import FlashLog, ReservedCounter
+from fieldnode.link import Link
+from fieldnode.power import PowerManager, plan
+from fieldnode.scheduler import Schedule
+from fieldnode.sensors import Sensors
+from fieldnode.summary import DailyStats, StateError, Stats
+
+# interval quantities, in record order; RANGED ones also send min/max
+QUANTS = (
+    "incident_shortwave",
+    "ndvi",
+    "chlorophyll_index",
+    "canopy_temperature",
+    "sky_temperature",
+    "air_temperature",
+    "relative_humidity",
+    "air_pressure",
+)
+RANGED = (0, 1, 3, 5)
+NQ = 8
+K_INTERVAL, K_HEALTH, K_DAILY = 1, 2, 3
+_REC = ">IH"  # interval record: start epoch s, samples; then NQ x (count, mean, min, max)
+_Q = ">Hfff"
+_NAN = float("nan")
+MAX_FRAMES_PER_WAKE = 24
+LIGHT_MIN_COUNTS = 20.0  # CLEAR basic counts below which reflectance is not computed (night)
+RED, GREEN, CLEAR, NIR = 7, 4, 8, 9
+FAULT_WORDS = (
+    "spectral_up spectral_down ir_canopy ir_sky air_th air_pressure accelerometer gnss fuel_gauge flash "
+    "clock_unsynced config"
+)
+_RTC_MAGIC = 0x464C  # "FL"
+_RTC_HDR = ">HIIBBi"  # magic, last sample s, last health s, power mode, flags, link guard top
+
+
+class Node:
+    def __init__(self, board, config_path=None):
+        self.board = board
+        self.cause = board.reset_cause()
+        root = board.flash_root
+        self.config_path = config_path or root + "/config.json"
+        try:
+            self.cfg = config.load(self.config_path)
+        except ConfigError as e:
+            self.cfg = config.unprovisioned(board.uid, str(e))
+        cfg = self.cfg
+        self.log = FlashLog(root + "/log")
+        self.counter = ReservedCounter(self.log, "fcnt", 64)
+        self.sensors = Sensors(board)
+        self.link = Link(board.uart, cfg.device_id, cfg.key, self.counter, self._request, board.time_ms)
+        self.power = PowerManager(cfg)
+        self.sched = None
+        self._plan(self.power.mode)
+        self.stats = Stats(NQ)
+        self.daily = DailyStats()
+        self.refl = [None] * 10
+        self.last_sample = 0
+        self.last_health = 0
+        self.synced = False
+        self.clock_offset_ms = 0
+        self.last_tilt = None
+        self.wakes = 0
+        self._restore_rtc()
+
+    def _plan(self, mode):
+        self.plan = p = plan(mode, self.cfg)
+        self.sched = Schedule(p.sample_s, p.summary_min, p.report_min, p.health_min, self.cfg.utc_offset_min)
+        self.board.set_load_w(p.load_w)
+
+    # ---- the cycle ----
+    def wake(self):
+        """One wake: returns (ms to sleep, deep sleep?)."""
+        b = self.board
+        b.feed_watchdog()
+        first = self.wakes == 0 and self.cause != "deepsleep"
+        self.wakes += 1
+        if first:
+            self._hello()
+        if not self.cfg.provisioned:
+            self.link.listen(200)
+            return 60000, False
+        now = b.time_ms() // 1000
+        prev = self.last_sample or now
+        s = self.sensors.read_power()
+        mode, changed = self.power.update(s.soc_pct)  # None (gauge failed) keeps the mode
+        if changed:
+            self._plan(mode)
+        if self.plan.sensors_on:
+            self._sample(now)
+        elif self.last_sample:
+            closed = self.sched.closes_interval(prev, now)
+            if closed is not None:
+                self._close_interval(closed)
+        day = self.sched.day_closed(prev, now)
+        if day is not None:
+            self._close_day(day)
+        if changed or first or self.sched.health_due(self.last_health or prev, now):
+            self._health(now)
+        self.last_sample = now
+        if first or changed or self.sched.report_due(prev, now):
+            if first or not self.synced or day is not None:
+                self._sync_time()
+            self._send_pending()
+            self.link.listen(100)
+        nxt = self.sched.next_wake(b.time_ms() // 1000)
+        ms = max(1000, (nxt * 1000) - b.time_ms())
+        deep = mode == "survival"
+        self.save_rtc()
+        return ms, deep
+
+    def _sample(self, now):
+        st = self.sched
+        prev = self.last_sample
+        if prev:
+            closed = st.closes_interval(prev, now)
+            if closed is not None:
+                self._close_interval(closed)
+        s = self.sensors.read()
+        cfg = self.cfg
+        q = [None] * NQ
+        ndvi = ci = None
+        if s.spectral_ok and s.up[CLEAR] > LIGHT_MIN_COUNTS:
+            agro.reflectance(s.down, s.up, cfg.spectral_cal, self.refl)
+            ndvi = agro.ndvi(self.refl[RED], self.refl[NIR])
+            ci = agro.chlorophyll_index(self.refl[NIR], self.refl[GREEN])
+        sw = agro.shortwave_w_m2(s.up[CLEAR], cfg.shortwave_w_m2_per_count) if s.spectral_ok else None
+        canopy = None
+        if s.ir_canopy_c is not None and s.ir_sky_c is not None:
+            canopy = agro.canopy_temperature_c(s.ir_canopy_c, s.ir_sky_c, cfg.emissivity)
+        q[0], q[1], q[2], q[3], q[4] = sw, ndvi, ci, canopy, s.ir_sky_c
+        q[5], q[6], q[7] = s.air_c, s.rh_pct, s.pressure_pa
+        for i in range(NQ):
+            self.stats.add(i, q[i])
+        hour = agro.solar_hour(now, cfg.lon)
+        self.daily.add_sample(now, hour, s.air_c, s.rh_pct, s.pressure_pa, canopy, sw, ndvi, ci, self.plan.sample_s)
+        return q
+
+    def _close_interval(self, start):
+        st = self.stats
+        n = 0
+        for i in range(NQ):
+            if st.count(i) > n:
+                n = st.count(i)
+        buf = bytearray(struct.calcsize(_REC) + NQ * struct.calcsize(_Q))
+        struct.pack_into(_REC, buf, 0, start, n)
+        off = struct.calcsize(_REC)
+        for i in range(NQ):
+            c = st.count(i)
+            if c:
+                struct.pack_into(_Q, buf, off, c, st.mean(i), st.min(i), st.max(i))
+            else:
+                struct.pack_into(_Q, buf, off, 0, _NAN, _NAN, _NAN)
+            off += struct.calcsize(_Q)
+        self.log.append(K_INTERVAL, buf)
+        st.reset()
+
+    def _close_day(self, date_days):
+        c = self.cfg
+        d = self.daily.finish(date_days, c.gdd_base_c, c.gdd_cap_c, c.utc_offset_min)
+        self.log.append(K_DAILY, _pack_map(d))
+        self.daily.reset()
+
+    def _health(self, now):
+        self.last_health = now
+        self.log.append(K_HEALTH, _pack_map(self.health(now)))
+
+    def health(self, now):
+        b, s, lk = self.board, self.sensors, self.link
+        smp = s.sample
+        faults = []
+        for name in s.faults:
+            w = "fuel_gauge" if name == "solar" else name
+            if w in FAULT_WORDS and w not in faults:
+                faults.append(w)
+        if not self.synced:
+            faults.append("clock_unsynced")
+        if self.last_tilt is None or self.wakes % 60 == 1:
+            self.last_tilt = s.read_tilt()
+        h = {
+            "time": now,
+            "power_mode": self.power.mode,
+            "reset_cause": self.cause,
+            "uptime_h": b.uptime_s() // 3600,
+            "free_heap_kb": b.mem_free() // 1024,
+            "log_fill_pct": int(self.log.fill_pct()),
+            "log_pending": self.log.count_pending,
+            "link": lk.stats(),
+            "faults": faults,
+            "clock_offset_ms": self.clock_offset_ms,
+        }
+        if smp.battery_v is not None:
+            h["battery_v"] = round(smp.battery_v, 3)
+        if smp.soc_pct is not None:
+            h["battery_soc"] = round(smp.soc_pct)
+        if smp.solar_a is not None:
+            h["solar_a"] = round(smp.solar_a, 3)
+        if self.last_tilt is not None:
+            h["tilt_deg"] = round(self.last_tilt, 1)
+        return h
+
+    # ---- the link ----
+    def _hello(self):
+        c = self.cfg
+        msg = {"type": "hello", "fw_version": FW_VERSION, "hw": self.board.hw, "provisioned": c.provisioned,
+               "reset_cause": self.cause, "uid": self.board.uid}
+        if self.link.uart is not None:
+            self.link.send(msg, keyless=not c.provisioned)
+
+    def _sync_time(self):
+        if self.link.uart is None:
+            return
+        delta = self.link.sync_time()
+        if delta is None:
+            return
+        self.clock_offset_ms = delta
+        if delta > 500 or delta < -500:
+            self.board.step_clock_ms(delta)
+        self.synced = True
+
+    def _send_pending(self):
+        if self.link.uart is None:
+            return
+        for _ in range(MAX_FRAMES_PER_WAKE):
+            msg, last_seq = self._next_frame()
+            if msg is None:
+                return
+            if not self.link.deliver(msg):
+                return  # stays in the log; the next report retries
+            self.log.ack(last_seq)
+
+    def _next_frame(self):
+        """The oldest pending records as one message, and the seq of its last record.
+
+        Consecutive interval records (up to one report period) travel as one report with
+        at most one health and one daily record riding along; a health or daily record
+        with no interval before it travels alone.
+        """
+        per = self.plan.report_min // self.plan.summary_min
+        per = 4 if per < 1 or per > 4 else per
+        iv, extra, last = [], {}, None
+        for seq, kind, payload in self.log.pending(per + 2):
+            if kind == K_INTERVAL:
+                start = _start(payload)
+                if extra or len(iv) >= per:
+                    break
+                if iv and start != _start(iv[0]) + 60 * self.plan.summary_min * len(iv):
+                    break
+                iv.append(bytes(payload))
+            else:
+                name = "health" if kind == K_HEALTH else "daily"
+                if name in extra or (not iv and extra):
+                    break
+                extra[name] = _unpack_map(payload)
+            last = seq
+            if not iv and extra:
+                break
+        if last is None:
+            return None, None
+        if not iv:
+            for name in extra:
+                return _typed(name, extra[name]), last
+        msg = self._report(iv)
+        for name in extra:
+            msg[name] = extra[name]
+        return msg, last
+
+    def _report(self, records):
+        samples, stats = [], {}
+        n = len(records)
+        for j in range(n):
+            samples.append(struct.unpack_from(_REC, records[j], 0)[1])
+        base = struct.calcsize(_REC)
+        size = struct.calcsize(_Q)
+        for i in range(NQ):
+            mean, mn, mx, cnt = [], [], [], []
+            any_value = False
+            for j in range(n):
+                c, m, lo, hi = struct.unpack_from(_Q, records[j], base + i * size)
+                if c:
+                    any_value = True
+                    mean.append(m)
+                    mn.append(lo)
+                    mx.append(hi)
+                else:
+                    mean.append(None)
+                    mn.append(None)
+                    mx.append(None)
+                cnt.append(c)
+            if not any_value:
+                continue
+            q = {"mean": mean}
+            if i in RANGED:
+                q["min"] = mn
+                q["max"] = mx
+            if cnt != samples:
+                q["count"] = cnt
+            stats[QUANTS[i]] = q
+        return {"type": "report", "start": _start(records[0]), "interval_min": self.plan.summary_min,
+                "samples": samples, "stats": stats}
+
+    def _request(self, m):
+        t = m["type"]
+        if t == "diag_request":
+            items, errors = diag.answer(self, m["items"])
+            r = {"type": "diag_response", "req_id": m["req_id"], "items": items}
+            if errors:
+                r["errors"] = errors
+            return r
+        if not self.cfg.provisioned:
+            return None
+        if t == "config_get":
+            return {"type": "config", "values": config.get(self.cfg, m.get("keys"))}
+        if t == "config_set":
+            applied, errors = config.apply_set(self.cfg, m["values"], self.config_path)
+            if applied:
+                self._plan(self.power.mode)
+            r = {"type": "config", "values": applied}
+            if errors:
+                r["errors"] = errors
+            return r
+        return None
+
+    # ---- memory that survives deep sleep ----
+    def save_rtc(self):
+        flags = 1 if self.synced else 0
+        head = struct.pack(_RTC_HDR, _RTC_MAGIC, self.last_sample, self.last_health,
+                           self.power.to_int(), flags, self.link.state())
+        self.board.rtc_write(head + self.stats.to_bytes() + self.daily.to_bytes())
+
+    def _restore_rtc(self):
+        if self.cause != "deepsleep":
+            return
+        data = self.board.rtc_read()
+        hl = struct.calcsize(_RTC_HDR)
+        if not data or len(data) < hl:
+            return
+        magic, ls, lh, mode, flags, top = struct.unpack_from(_RTC_HDR, data, 0)
+        if magic != _RTC_MAGIC:
+            return
+        s1 = self.stats.size
+        try:
+            self.stats.load_bytes(data[hl : hl + s1])
+            self.daily.load_bytes(data[hl + s1 :])
+        except StateError:
+            self.stats.reset()  # RTC memory garbage: start the interval afresh
+            self.daily.reset()
+            return
+        self.last_sample, self.last_health = ls, lh
+        self.power.from_int(mode)
+        self._plan(self.power.mode)
+        self.synced = bool(flags & 1)
+        self.link.restore(top)
+
+
+def _start(rec):
+    return struct.unpack_from(">I", rec, 0)[0]
+
+
+def _typed(t, d):
+    d["type"] = t
+    return d
+
+
+def _pack_map(d):
+    from shared_protocol.cbor import dumps
+
+    return dumps(d)
+
+
+def _unpack_map(b):
+    from shared_protocol.cbor import loads
+
+    return loads(bytes(b))
