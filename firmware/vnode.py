@@ -1,18 +1,26 @@
 # The virtual node's entry point on the MicroPython unix port (deployed as vnode.mpy).
-#   micropython -X heapsize=128K -m vnode --uart /dev/pts/5 --state /tmp/n1 --until 1780358400 [...]
+#   micropython -X heapsize=256K -m vnode --uart /dev/pts/5 --state /tmp/n1 --until 1780358400 [...]
 # Options: --seed N --speed X --sleep advance|exit --reset-cause CAUSE --start EPOCH --until EPOCH
 #          --fault NAME=VALUE (repeat) --config FILE --lat --lon --alt --stats
 # Exit codes: 0 reached --until, 75 deep sleep (restart with --reset-cause deepsleep),
 # 76 power cut (restart with --reset-cause power_on), 2 bad arguments.
+# --stats prints "@@STATS" heap figures: fw_code (firmware modules), sim_code (board layer
+# and simulation modules), sim_data (board objects), live_peak (live heap at the app's
+# busiest moments, see Board.heap_mark), all in bytes of the GC heap.
 import gc
 import sys
 
 gc.collect()
 _BASE = gc.mem_alloc()
-
 from fieldnode.app import Node  # noqa: E402
-from fieldnode.boards.virtual.board import EXIT_DEEPSLEEP, EXIT_POWERCUT, VirtualBoard  # noqa: E402
+
+gc.collect()
+_FW = gc.mem_alloc()
+from fieldnode.boards.virtual.board import EXIT_POWERCUT, VirtualBoard  # noqa: E402
 from fieldnode.boards.virtual.flash import PowerCut  # noqa: E402
+
+gc.collect()
+_SIM = gc.mem_alloc()
 
 
 def _args(argv):
@@ -20,12 +28,12 @@ def _args(argv):
     i = 0
     while i < len(argv):
         k = argv[i]
-        if not k.startswith("--") or i + 1 >= len(argv) and k != "--stats":
-            raise ValueError("bad argument %r" % k)
         if k == "--stats":
             opts["stats"] = True
             i += 1
             continue
+        if not k.startswith("--") or i + 1 >= len(argv):
+            raise ValueError("bad argument %r (expected --name value)" % k)
         v = argv[i + 1]
         if k == "--fault":
             if "=" not in v:
@@ -43,51 +51,49 @@ def _args(argv):
 
 
 def _copy(src, dst):
+    import os
+
     with open(src, "rb") as f:
         data = f.read()
     with open(dst + ".tmp", "wb") as f:
         f.write(data)
-    import os
-
     os.rename(dst + ".tmp", dst)
 
 
 def main():
     try:
         o = _args(sys.argv[1:])
+        board = VirtualBoard(
+            o.get("uart"),
+            state_dir=o.get("state", "/tmp/fieldline-node"),
+            seed=int(o.get("seed", 1)),
+            faults=o["faults"],
+            reset_cause=o.get("reset_cause", "power_on"),
+            start_epoch=int(o.get("start", 1780272000)),
+            speed=float(o.get("speed", 0)),
+            sleep_mode=o.get("sleep", "advance"),
+            lat=float(o.get("lat", 52.0)),
+            lon=float(o.get("lon", 5.0)),
+            alt_m=float(o.get("alt", 10.0)),
+        )
     except ValueError as e:
         print("vnode: %s" % e)
         sys.exit(2)
-    gc.collect()
-    code = gc.mem_alloc() - _BASE
-    board = VirtualBoard(
-        o.get("uart"),
-        state_dir=o.get("state", "/tmp/fieldline-node"),
-        seed=int(o.get("seed", 1)),
-        faults=o["faults"],
-        reset_cause=o.get("reset_cause", "power_on"),
-        start_epoch=int(o.get("start", 1780272000)),
-        speed=float(o.get("speed", 0)),
-        sleep_mode=o.get("sleep", "advance"),
-        lat=float(o.get("lat", 52.0)),
-        lon=float(o.get("lon", 5.0)),
-        alt_m=float(o.get("alt", 10.0)),
-    )
     if "config" in o:
         _copy(o["config"], board.flash_root + "/config.json")
     until_ms = int(o.get("until", 0)) * 1000
     gc.collect()
-    sim = gc.mem_alloc() - _BASE - code
-    peak = live = 0
+    sim_data = gc.mem_alloc() - _SIM
+    board.measure_heap = "stats" in o
     wakes = 0
-    node = Node(board)
+    node = None
     try:
-        while not until_ms or board.true_time_ms() < until_ms:
+        node = Node(board)
+        if "stats" in o:
             gc.collect()
+            print("@@NODE %d" % (gc.mem_alloc() - _SIM - sim_data))
+        while not until_ms or board.true_time_ms() < until_ms:
             ms, deep = node.wake()
-            a = gc.mem_alloc()
-            if a > peak:
-                peak = a
             wakes += 1
             if deep or board.sleep_mode == "exit":
                 board.deepsleep(ms)  # exit mode: the process ends here
@@ -96,18 +102,14 @@ def main():
                 node = Node(board)  # a reset: rebuilt from flash and RTC memory
             else:
                 board.lightsleep(ms)
-            gc.collect()
-            if gc.mem_alloc() > live:
-                live = gc.mem_alloc()
     except PowerCut:
         board.save_world()
         print("vnode: power cut at flash write %d" % board.flash_dev.writes)
         sys.exit(EXIT_POWERCUT)
     board.save_world()
     if "stats" in o:
-        print("@@STATS code=%d sim=%d peak=%d live=%d wakes=%d heap_free=%d tx=%d" % (
-            code, sim, peak - _BASE, live - _BASE, wakes, gc.mem_free(), node.link.tx_frames))
+        print("@@STATS fw_code=%d sim_code=%d sim_data=%d live_peak=%d wakes=%d tx=%d" % (
+            _FW - _BASE, _SIM - _FW, sim_data, board.heap_peak - _SIM - sim_data, wakes, node.link.tx_frames))
 
 
 main()
-_ = EXIT_DEEPSLEEP

@@ -33,3 +33,17 @@ def protocol(
     from tools.bench.protocol import run
 
     _print(run(seed=seed, micropython=not no_micropython), as_json)
+
+
+@app.command()
+def firmware(
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    days: int = typer.Option(3, min=1, max=30, help="simulated days for the accuracy figures"),
+    seed: int = typer.Option(1, help="seed of the virtual field"),
+    trials: int = typer.Option(200, min=1, help="power-cut trials of the flash log"),
+    no_heap_search: bool = typer.Option(False, "--no-heap-search", help="skip the min_heap_kb search"),
+):
+    """Heap, code, uplink, accuracy against the field model's truth, power-cut losses of the node."""
+    from tools.bench.firmware import run
+
+    _print(run(days=days, seed=seed, heap_search=not no_heap_search, trials=trials), as_json)

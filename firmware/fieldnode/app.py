@@ -10,8 +10,10 @@ log only when the gateway acked that frame. Without a valid config the node is
 """
 
 import struct
+import sys
 
-from fieldnode import FW_VERSION, agro, config, diag
+import fieldnode
+from fieldnode import FW_VERSION, agro
 from fieldnode.errors import ConfigError
 from fieldnode.flashlog import FlashLog, ReservedCounter
 from fieldnode.link import Link
@@ -54,10 +56,14 @@ class Node:
         self.cause = board.reset_cause()
         root = board.flash_root
         self.config_path = config_path or root + "/config.json"
+        config = _use("config")
         try:
-            self.cfg = config.load(self.config_path)
+            loaded = config.load(self.config_path)
         except ConfigError as e:
-            self.cfg = config.unprovisioned(board.uid, str(e))
+            loaded = config.unprovisioned(board.uid, str(e))
+        self.cfg = Settings(loaded)
+        config = loaded = None
+        _unload("config")  # ~15 KB of code the node needs again only for config_get/set
         cfg = self.cfg
         self.log = FlashLog(root + "/log")
         self.counter = ReservedCounter(self.log, "fcnt", 64)
@@ -94,6 +100,8 @@ class Node:
         if not self.cfg.provisioned:
             self.link.listen(200)
             return 60000, False
+        if first:
+            self._sync_time()
         now = b.time_ms() // 1000
         prev = self.last_sample or now
         s = self.sensors.read_power()
@@ -113,7 +121,7 @@ class Node:
             self._health(now)
         self.last_sample = now
         if first or changed or self.sched.report_due(prev, now):
-            if first or not self.synced or day is not None:
+            if not self.synced or day is not None:
                 self._sync_time()
             self._send_pending()
             self.link.listen(100)
@@ -146,6 +154,7 @@ class Node:
         q[5], q[6], q[7] = s.air_c, s.rh_pct, s.pressure_pa
         for i in range(NQ):
             self.stats.add(i, q[i])
+        self.board.heap_mark()
         hour = agro.solar_hour(now, cfg.lon)
         self.daily.add_sample(now, hour, s.air_c, s.rh_pct, s.pressure_pa, canopy, sw, ndvi, ci, self.plan.sample_s)
         return q
@@ -239,6 +248,7 @@ class Node:
             msg, last_seq = self._next_frame()
             if msg is None:
                 return
+            self.board.heap_mark()  # the busiest moment: a report built, its records read
             if not self.link.deliver(msg):
                 return  # stays in the log; the next report retries
             self.log.ack(last_seq)
@@ -316,7 +326,9 @@ class Node:
     def _request(self, m):
         t = m["type"]
         if t == "diag_request":
-            items, errors = diag.answer(self, m["items"])
+            items, errors = _use("diag").answer(self, m["items"])
+            _unload("diag")
+            _unload("config")
             r = {"type": "diag_response", "req_id": m["req_id"], "items": items}
             if errors:
                 r["errors"] = errors
@@ -324,9 +336,12 @@ class Node:
         if not self.cfg.provisioned:
             return None
         if t == "config_get":
-            return {"type": "config", "values": config.get(self.cfg, m.get("keys"))}
+            r = {"type": "config", "values": _use("config").get(self.cfg, m.get("keys"))}
+            _unload("config")
+            return r
         if t == "config_set":
-            applied, errors = config.apply_set(self.cfg, m["values"], self.config_path)
+            applied, errors = _use("config").apply_set(self.cfg, m["values"], self.config_path)
+            _unload("config")
             if applied:
                 self._plan(self.power.mode)
             r = {"type": "config", "values": applied}
@@ -365,6 +380,28 @@ class Node:
         self._plan(self.power.mode)
         self.synced = bool(flags & 1)
         self.link.restore(top)
+
+
+class Settings:
+    """The config's values as plain attributes: holds no reference to the config module's code."""
+
+    def __init__(self, src):
+        for k in src.__dict__:
+            setattr(self, k, getattr(src, k))
+
+
+def _use(name):
+    """Import fieldnode.<name> on demand (modules the node needs rarely are not kept loaded)."""
+    __import__("fieldnode." + name)
+    return getattr(fieldnode, name)
+
+
+def _unload(name):
+    full = "fieldnode." + name
+    if full in sys.modules:
+        del sys.modules[full]
+    if hasattr(fieldnode, name):
+        delattr(fieldnode, name)
 
 
 def _start(rec):

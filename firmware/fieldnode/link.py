@@ -10,6 +10,7 @@ the UART's real-time ``wait``: the gateway answers in milliseconds whatever the 
 """
 
 from shared_protocol import Deframer, ProtocolError, ReplayGuard, decode_frame, encode_frame
+from shared_protocol import stats as _stats  # noqa: F401  loaded at boot: a lazy import mid-run meets a fragmented heap
 
 ACK_TIMEOUT_MS = 400
 ATTEMPTS = 3

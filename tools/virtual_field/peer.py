@@ -26,14 +26,17 @@ class PtyLink:
         self.master, self._slave = pty.openpty()
         tty.setraw(self._slave)
         self.slave_path = os.ttyname(self._slave)
+        self.rx_bytes = 0  # everything the node sent: the uplink volume
 
     def read(self, timeout_s):
         if not select.select([self.master], [], [], timeout_s)[0]:
             return b""
         try:
-            return os.read(self.master, 4096)
+            data = os.read(self.master, 4096)
         except OSError:  # the node side closed: EIO on the master
             return b""
+        self.rx_bytes += len(data)
+        return data
 
     def write(self, data):
         os.write(self.master, data)

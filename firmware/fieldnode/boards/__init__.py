@@ -16,5 +16,6 @@ A board provides:
     rtc_read() / rtc_write(b)    memory that survives deep sleep (lost on power-on)
     deepsleep(ms)                sleep; the next wake is a reset with cause "deepsleep"
     feed_watchdog(), mem_free(), mem_alloc()
+    heap_mark()                  # the app's busiest moments: benches record live heap there
     set_load_w(w)                the node's electrical load (used by the virtual board's battery)
 """

@@ -83,6 +83,8 @@ class VirtualBoard:
     ):
         self.state_dir = state_dir
         self.speed = speed
+        self.measure_heap = False
+        self.heap_peak = 0
         self.sleep_mode = sleep_mode
         self._cause = reset_cause
         self.uid = bytes([0xF1, 0xE1, seed & 0xFF, (seed >> 8) & 0xFF, 0x5E, 0xED])
@@ -197,6 +199,18 @@ class VirtualBoard:
 
     def feed_watchdog(self):
         pass
+
+    def heap_mark(self):
+        """With ``measure_heap`` set: collect and record the live heap (peak kept in ``heap_peak``)."""
+        if self.measure_heap:
+            gc.collect()
+            a = gc.mem_alloc()
+            if a > self.heap_peak:
+                self.heap_peak = a
+                if self.measure_heap == 2:
+                    import micropython
+
+                    micropython.mem_info(1)
 
     def mem_free(self):
         return gc.mem_free()
