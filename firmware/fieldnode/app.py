@@ -40,7 +40,7 @@ _REC = ">IH"  # interval record: start epoch s, samples; then NQ x (count, mean,
 _Q = ">Hfff"
 _NAN = float("nan")
 MAX_FRAMES_PER_WAKE = 24
-LIGHT_MIN_COUNTS = 20.0  # CLEAR basic counts below which reflectance is not computed (night)
+LIGHT_MIN_W_M2 = 50.0  # incident shortwave below which reflectance is not computed (night, dusk)
 RED, GREEN, CLEAR, NIR = 7, 4, 8, 9
 FAULT_WORDS = (
     "spectral_up spectral_down ir_canopy ir_sky air_th air_pressure accelerometer gnss fuel_gauge flash "
@@ -142,11 +142,11 @@ class Node:
         cfg = self.cfg
         q = [None] * NQ
         ndvi = ci = None
-        if s.spectral_ok and s.up[CLEAR] > LIGHT_MIN_COUNTS:
+        sw = agro.shortwave_w_m2(s.up[CLEAR], cfg.shortwave_w_m2_per_count) if s.spectral_ok else None
+        if sw is not None and sw > LIGHT_MIN_W_M2:
             agro.reflectance(s.down, s.up, cfg.spectral_cal, self.refl)
             ndvi = agro.ndvi(self.refl[RED], self.refl[NIR])
             ci = agro.chlorophyll_index(self.refl[NIR], self.refl[GREEN])
-        sw = agro.shortwave_w_m2(s.up[CLEAR], cfg.shortwave_w_m2_per_count) if s.spectral_ok else None
         canopy = None
         if s.ir_canopy_c is not None and s.ir_sky_c is not None:
             canopy = agro.canopy_temperature_c(s.ir_canopy_c, s.ir_sky_c, cfg.emissivity)
@@ -186,6 +186,8 @@ class Node:
 
     def _health(self, now):
         self.last_health = now
+        if self.plan.sensors_on:
+            self.sensors.poll_gnss()  # fix state for the fault flags (GNSS is off in survival)
         self.log.append(K_HEALTH, _pack_map(self.health(now)))
 
     def health(self, now):

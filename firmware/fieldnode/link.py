@@ -129,7 +129,31 @@ class Link:
                 return
             reply = self.on_request(m)
             if reply is not None:
-                self.send(reply, keyless=(t == "diag_request" and m["auth"] != "hmac"))
+                self._reply(reply, t == "diag_request" and m["auth"] != "hmac")
+
+    def _reply(self, reply, keyless):
+        """Send a reply; one too big for a frame is split by items (diagnostics), never dropped silently."""
+        try:
+            self.send(reply, keyless=keyless)
+            return
+        except ProtocolError as e:
+            items = reply.get("items")
+            if not isinstance(items, dict) or len(items) < 2:
+                self.last_error = "reply not sent: %s" % e
+                errors = {"reply": "too large for one frame: ask for fewer items"}
+                self.send({"type": reply["type"], "req_id": reply.get("req_id", 0), "items": {}, "errors": errors},
+                          keyless=keyless)
+                return
+        names = list(items)
+        half = len(names) // 2
+        for part in (names[:half], names[half:]):
+            sub = {"type": reply["type"], "req_id": reply["req_id"], "items": {}}
+            for k in part:
+                sub["items"][k] = items[k]
+            self._reply(sub, keyless)
+        if reply.get("errors"):
+            self.send({"type": reply["type"], "req_id": reply["req_id"], "items": {}, "errors": reply["errors"]},
+                      keyless=keyless)
 
     def stats(self):
         return {"tx_frames": self.tx_frames, "acked_frames": self.acked_frames, "retries": self.retries,

@@ -94,7 +94,7 @@ def code_bytes():
     build = compile_tree()
     total = 0
     for top in ("fieldnode", "shared_protocol"):
-        for dirpath, dirnames, files in os.walk(os.path.join(build, top)):
+        for dirpath, _dirs, files in os.walk(os.path.join(build, top)):
             if os.sep + "tests" in dirpath or dirpath.endswith(os.path.join("boards", "virtual")):
                 continue
             total += sum(os.path.getsize(os.path.join(dirpath, f)) for f in files if f.endswith(".mpy"))

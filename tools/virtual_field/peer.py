@@ -63,6 +63,7 @@ class NodePeer:
         self.keep = keep
         self.counter = 1
         self.sent = 0
+        self.queued = []  # (message, keyless) sent to the node right after its next report: it listens then
 
     def pump(self, timeout_s=0.1):
         """Read what is waiting (up to ``timeout_s``) and handle it; returns new messages."""
@@ -90,6 +91,15 @@ class NodePeer:
             now_ms = int(self.clock() * 1000)
             reply = {"type": "time_sync", "device_id": dev, "t1_ms": msg["t1_ms"], "t2_ms": now_ms, "t3_ms": now_ms}
             self.send(reply, key)
+        if self.queued and msg["type"] in ("report", "health", "hello"):
+            for req, keyless in self.queued:
+                req = dict(req, device_id=dev)
+                self.send(req, None if keyless else key)
+            self.queued = []
+
+    def request(self, message, keyless=False):
+        """Queue a request (diag_request, config_get/set) for when the node is next awake."""
+        self.queued.append((message, keyless))
 
     def send(self, message, key):
         message = dict(message)
