@@ -1,7 +1,7 @@
 # The virtual node's entry point on the MicroPython unix port (deployed as vnode.mpy).
 #   micropython -X heapsize=256K -m vnode --uart /dev/pts/5 --state /tmp/n1 --until 1780358400 [...]
 # Options: --seed N --speed X --sleep advance|exit --reset-cause CAUSE --start EPOCH --until EPOCH
-#          --fault NAME=VALUE (repeat) --config FILE --lat --lon --alt --stats
+#          --fault NAME=VALUE (repeat) --config FILE --flash IMG --lat --lon --alt --stats
 # Exit codes: 0 reached --until, 75 deep sleep (restart with --reset-cause deepsleep),
 # 76 power cut (restart with --reset-cause power_on), 2 bad arguments.
 # --stats prints "@@STATS" heap figures: fw_code (firmware modules), sim_code (board layer
@@ -75,6 +75,7 @@ def main():
             lat=float(o.get("lat", 52.0)),
             lon=float(o.get("lon", 5.0)),
             alt_m=float(o.get("alt", 10.0)),
+            flash_img=o.get("flash"),
         )
     except ValueError as e:
         print("vnode: %s" % e)

@@ -5,7 +5,6 @@ wire = encode_frame({"type": "hello", "device_id": 7, "counter": 1, "fw_version"
                      "hw": "virtual", "provisioned": False}, None)
 """
 
-from shared_protocol.deframer import Deframer  # noqa: F401
 from shared_protocol.errors import (  # noqa: F401
     AuthError,
     DecodeError,
@@ -15,7 +14,7 @@ from shared_protocol.errors import (  # noqa: F401
     SchemaError,
     SizeError,
 )
-from shared_protocol.frame import MAX_FRAME, MAX_WIRE, VERSION, decode_frame, encode_frame  # noqa: F401
+from shared_protocol.frame import MAX_FRAME, MAX_WIRE, VERSION, Deframer, decode_frame, encode_frame  # noqa: F401
 from shared_protocol.replay import ReplayGuard  # noqa: F401
 
 PROTOCOL_VERSION = VERSION

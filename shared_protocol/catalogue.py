@@ -1,11 +1,12 @@
 """The message catalogue: compact integer keys on the wire, named fields in memory.
 
-    payload = to_wire(REPORT, {"start": 1750000000, "interval_min": 15, ...})
-    fields = from_wire(REPORT, payload)     # SchemaError names the bad field
+    tid, name, schema = lookup("report")    # or lookup(2); None if unknown
+    payload = fields(schema, {"start": 1750000000, "interval_min": 15, ...}, name, True)
+    named = fields(schema, payload, name, False)     # SchemaError names the bad field
 
-A schema is one string (every object costs heap on the node): comma-separated fields,
-the CBOR map key of a field is its position. A field is ``name:spec``; a trailing ``!``
-marks it required. Specs:
+The whole catalogue is two strings (every object costs heap on the node), searched on use.
+A schema is comma-separated fields, the CBOR map key of a field is its position. A field is
+``name:spec``; a trailing ``!`` marks it required. Specs:
 
     u[max]           unsigned int (default max 2**32-1); U = 64-bit unsigned
     i<min>/<max>     signed int
@@ -21,82 +22,80 @@ marks it required. Specs:
 
 Interval statistics travel column-wise per quantity: delta-coded means, then min and
 max as offsets below/above the mean, then (only if they differ from ``samples``) counts.
-See docs/protocol.md.
+See docs/protocol.md. SCHEMAS ({id: (name, schema)}), SCHEMAS_BY_NAME, TYPE_NAMES, TYPE_IDS
+and TABLES are dicts built when asked for (catalogue_dicts: tools, tests, docs); the node
+never loads that code.
 """
 
-from shared_protocol.compat import const
 from shared_protocol.errors import SchemaError
 
-HELLO = const(1)
-REPORT = const(2)
-DAILY = const(3)
-HEALTH = const(4)
-ACK = const(5)
-TIME_SYNC = const(6)
-CONFIG_GET = const(7)
-CONFIG_SET = const(8)
-CONFIG = const(9)
-DIAG_REQUEST = const(10)
-DIAG_RESPONSE = const(11)
-LOG = const(12)
-
-TABLES = {
-    "RESET": "power_on hard watchdog deepsleep soft brownout unknown",
-    "POWER": "full saver survival",
-    "LEVEL": "debug info warning error",
-    "FAULTS": (
-        "spectral_up spectral_down ir_canopy ir_sky air_th air_pressure accelerometer "
-        "gnss fuel_gauge flash clock_unsynced config"
-    ),
-}
-
-_LINK = "tx_frames:u,acked_frames:u,retries:u,rx_bad:u,rssi_dbm:i-150/20"
-_HEALTH = (
-    "time:u,battery_v:f3/0/20,battery_soc:f0/0/100,solar_a:f3/-5/5,power_mode:ePOWER,"
-    "reset_cause:eRESET,uptime_h:u,free_heap_kb:u,log_fill_pct:u100,link:sLINK,faults:gFAULTS,"
-    "tilt_deg:f1/0/180,clock_offset_ms:i-2147483648/2147483647,log_pending:u"
-)
-_DAILY = (
-    "date:u100000!,ndvi_midday:f3/-1/1,chlorophyll_midday:f2/-10/50,air_t_min:f2/-60/70,"
+# ";name schema" per message type, type id = position (1..12); "link" after them is the
+# nested LINK schema only. sHEALTH / sDAILY / sLINK name the entry of that name, lower-cased.
+_TYPES = (
+    ";hello fw_version:t24!,hw:t24!,provisioned:b!,mpy_version:u65535,reset_cause:eRESET,uid:y16,uptime_s:u,time:u"
+    ";report start:u!,interval_min:u1440!,samples:l32/u65535!,stats:q32!,health:sHEALTH,daily:sDAILY"
+    ";daily date:u100000!,ndvi_midday:f3/-1/1,chlorophyll_midday:f2/-10/50,air_t_min:f2/-60/70,"
     "air_t_max:f2/-60/70,air_t_mean:f2/-60/70,canopy_t_min:f2/-60/90,canopy_t_max:f2/-60/90,"
     "canopy_t_mean:f2/-60/90,canopy_air_diff_midday:f2/-40/40,gdd:f2/0/100,incident_mj_m2:f2/0/60,"
     "samples:u100000,intervals:u1000,rh_min:f1/0/100,rh_max:f1/0/100,"
     "pressure_mean:f-1/30000/125000,utc_offset_min:i-840/840"
+    ";health time:u,battery_v:f3/0/20,battery_soc:f0/0/100,solar_a:f3/-5/5,power_mode:ePOWER,"
+    "reset_cause:eRESET,uptime_h:u,free_heap_kb:u,log_fill_pct:u100,link:sLINK,faults:gFAULTS,"
+    "tilt_deg:f1/0/180,clock_offset_ms:i-2147483648/2147483647,log_pending:u"
+    ";ack counters:l32/u!,rejected:l32/u"
+    ";time_sync t1_ms:U!,t2_ms:U,t3_ms:U"
+    ";config_get keys:l32/t32"
+    ";config_set values:m32!"
+    ";config values:m32!,errors:m32"
+    ";diag_request req_id:u65535!,items:l16/t16!"
+    ";diag_response req_id:u65535!,items:m32!,errors:m32"
+    ";log time:u!,level:eLEVEL!,text:t160!"
+    ";link tx_frames:u,acked_frames:u,retries:u,rx_bad:u,rssi_dbm:i-150/20"
+)
+_TABLES = (
+    ";RESET power_on hard watchdog deepsleep soft brownout unknown"
+    ";POWER full saver survival"
+    ";LEVEL debug info warning error"
+    ";FAULTS spectral_up spectral_down ir_canopy ir_sky air_th air_pressure accelerometer "
+    "gnss fuel_gauge flash clock_unsynced config"
 )
 
-# type id: (name, schema)
-SCHEMAS = {
-    HELLO: (
-        "hello",
-        "fw_version:t24!,hw:t24!,provisioned:b!,mpy_version:u65535,reset_cause:eRESET,uid:y16,uptime_s:u,time:u",
-    ),
-    REPORT: (
-        "report",
-        "start:u!,interval_min:u1440!,samples:l32/u65535!,stats:q32!,health:sHEALTH,daily:sDAILY",
-    ),
-    DAILY: ("daily", _DAILY),
-    HEALTH: ("health", _HEALTH),
-    ACK: ("ack", "counters:l32/u!,rejected:l32/u"),
-    TIME_SYNC: ("time_sync", "t1_ms:U!,t2_ms:U,t3_ms:U"),
-    CONFIG_GET: ("config_get", "keys:l32/t32"),
-    CONFIG_SET: ("config_set", "values:m32!"),
-    CONFIG: ("config", "values:m32!,errors:m32"),
-    DIAG_REQUEST: ("diag_request", "req_id:u65535!,items:l16/t16!"),
-    DIAG_RESPONSE: ("diag_response", "req_id:u65535!,items:m32!,errors:m32"),
-    LOG: ("log", "time:u!,level:eLEVEL!,text:t160!"),
-}
-SCHEMAS_BY_NAME = {"LINK": _LINK, "HEALTH": _HEALTH, "DAILY": _DAILY}
-
-TYPE_NAMES = {}
-TYPE_IDS = {}
-for _t in SCHEMAS:
-    TYPE_NAMES[_t] = SCHEMAS[_t][0]
-    TYPE_IDS[SCHEMAS[_t][0]] = _t
-
-# Types that may travel with a keyless CRC (before the device has a key).
-KEYLESS = (HELLO, DIAG_REQUEST, DIAG_RESPONSE)
+# Types that may travel with a keyless CRC (before the device has a key): hello, diag_request, diag_response.
+KEYLESS = (1, 10, 11)
 HEADER_NAMES = ("type", "device_id", "counter", "ack_req", "auth", "extra")
-_U32 = 0xFFFFFFFF
+
+
+def _find(text, key):
+    # the body of entry ";<key> <body>" of ``text``, or None
+    if not isinstance(key, str) or " " in key or ";" in key:
+        return None
+    i = text.find(";" + key + " ")
+    if i < 0:
+        return None
+    i = text.find(" ", i) + 1
+    j = text.find(";", i)
+    return text[i : j if j > 0 else len(text)]
+
+
+def lookup(t):
+    """(type id, name, schema) of a message type given by id or name, or None if unknown."""
+    if isinstance(t, int) and 1 <= t <= 12:
+        i = -1
+        for _ in range(t):
+            i = _TYPES.find(";", i + 1)
+        t = _TYPES[i + 1 : _TYPES.find(" ", i)]
+    s = _find(_TYPES, t)
+    if s is None:
+        return None
+    tid = _TYPES.count(";", 0, _TYPES.find(";" + t + " ") + 1)
+    return (tid, t, s) if tid <= 12 else None
+
+
+def __getattr__(name):
+    # SCHEMAS, SCHEMAS_BY_NAME, TYPE_NAMES, TYPE_IDS, TABLES: dicts for tools and tests (PEP 562)
+    from shared_protocol.catalogue_dicts import view
+
+    return view(name)
 
 
 def _err(where, msg):
@@ -105,48 +104,6 @@ def _err(where, msg):
 
 def _is_int(v):
     return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _split(field):
-    """'name:spec!' -> (name, spec, required)."""
-    i = field.index(":")
-    spec = field[i + 1 :]
-    req = spec[-1] == "!"
-    return field[:i], (spec[:-1] if req else spec), req
-
-
-def _bounds(spec):
-    # (lo, hi) of an integer spec u/U/i, or (dec, lo, hi) of a fixed-point spec f
-    c = spec[0]
-    if c == "f":
-        p = spec[1:].split("/")
-        return int(p[0]), float(p[1]), float(p[2])
-    if c == "i":
-        p = spec[1:].split("/")
-        return int(p[0]), int(p[1])
-    if len(spec) > 1:
-        return 0, int(spec[1:])
-    return 0, (0xFFFFFFFF if c == "u" else 0xFFFFFFFFFFFFFFFF)
-
-
-def describe(spec):
-    """Words for what a spec expects, for error messages."""
-    c = spec[0]
-    if c in "uUi":
-        return "an integer %d..%d" % _bounds(spec)
-    if c == "f":
-        return "a number %r..%r" % _bounds(spec)[1:]
-    if c in "ty":
-        return "%s of at most %s bytes" % ("text" if c == "t" else "bytes", spec[1:])
-    if c == "b":
-        return "true or false"
-    if c == "e":
-        return "one of: " + TABLES[spec[1:]]
-    if c == "g":
-        return "a list of flags from: " + TABLES[spec[1:]]
-    if c == "l":
-        return "a list of at most %s items" % spec[1 : spec.index("/")]
-    return "a map"
 
 
 def scale(v, dec, lo, hi, where):
@@ -158,70 +115,100 @@ def scale(v, dec, lo, hi, where):
 
 def unscale(raw, dec, lo, hi, where):
     """Wire integer -> physical value (float), range-checked with one step of slack."""
-    v = None
     if _is_int(raw):
         v = raw / 10**dec if dec >= 0 else float(raw * 10 ** (-dec))
         step = 10.0 ** (-dec)
-        if not (lo - step <= v <= hi + step):
-            v = None
-    if v is None:
-        raise _err(where, "expected a scaled integer for %r..%r, got %r" % (lo, hi, raw))
-    return v
+        if lo - step <= v <= hi + step:
+            return v
+    raise _err(where, "expected a scaled integer for %r..%r, got %r" % (lo, hi, raw))
 
 
 def _plain(v, depth, where):
     if depth > 4:
         raise _err(where, "nested deeper than 4 levels")
-    if isinstance(v, (list, tuple)):
+    if isinstance(v, (list, tuple, dict)):
         if len(v) > 64:
-            raise _err(where, "list longer than 64")
-        return [_plain(x, depth + 1, where) for x in v]
-    if isinstance(v, dict):
-        if len(v) > 64:
-            raise _err(where, "map longer than 64")
-        out = {}
-        for k in v:
-            if not isinstance(k, str):
-                raise _err(where, "map key %r is not text" % (k,))
-            out[k] = _plain(v[k], depth + 1, where + "." + k)
+            raise _err(where, "longer than 64")
+        if isinstance(v, dict):
+            out = {}
+            for k in v:
+                if not isinstance(k, str):
+                    raise _err(where, "map key %r is not text" % (k,))
+                out[k] = _plain(v[k], depth + 1, where + "." + k)
+            return out
+        out = []
+        for x in v:
+            out.append(_plain(x, depth + 1, where))
         return out
     if isinstance(v, (str, bytes, bytearray)) and len(v) > 256:
         raise _err(where, "longer than 256")
-    if v is None or isinstance(v, (bool, int, float, str, bytes)):
-        return v
     if isinstance(v, bytearray):
         return bytes(v)
+    if v is None or isinstance(v, (bool, int, float, str, bytes)):
+        return v
     raise _err(where, "unsupported value type %s" % type(v).__name__)
 
 
 def _value(spec, v, where, enc):
     """Convert one value between named form and wire form (enc: True = to wire)."""
     c = spec[0]
+    a = spec[1:]
     out = v
-    if c in "uUi":
-        lo, hi = _bounds(spec)
+    what = "a map"
+    if c == "f":
+        p = a.split("/")
+        return (scale if enc else unscale)(v, int(p[0]), float(p[1]), float(p[2]), where)
+    if c in "sm":  # nested schema, plain map
+        ok = isinstance(v, dict)
+        if ok and c == "s":
+            return fields(_find(_TYPES, a.lower()), v, where, enc)
+        if ok:
+            if len(v) > int(a):
+                raise _err(where, "map of %d entries exceeds %s" % (len(v), a))
+            return _plain(v, 1, where)
+    elif c in "uUi":
+        if c == "i":
+            lo, hi = a.split("/")
+            lo, hi = int(lo), int(hi)
+        else:
+            lo, hi = 0, int(a) if a else (0xFFFFFFFF if c == "u" else 0xFFFFFFFFFFFFFFFF)
         ok = _is_int(v) and lo <= v <= hi
-    elif c == "f":
-        dec, lo, hi = _bounds(spec)
-        return scale(v, dec, lo, hi, where) if enc else unscale(v, dec, lo, hi, where)
+        what = "an integer %d..%d" % (lo, hi)
     elif c in "ty":
         ok = isinstance(v, str) if c == "t" else isinstance(v, (bytes, bytearray))
-        ok = ok and len(v.encode("utf-8") if c == "t" else v) <= int(spec[1:])
+        ok = ok and len(v.encode("utf-8") if c == "t" else v) <= int(a)
         if ok and c == "y":
             out = bytes(v)
+        what = "%s of at most %s bytes" % ("text" if c == "t" else "bytes", a)
     elif c == "b":
         ok = isinstance(v, bool)
-    elif c == "e":
-        names = TABLES[spec[1:]].split()
-        if enc:
+        what = "true or false"
+    elif c == "l":
+        i = a.index("/")
+        ok = isinstance(v, (list, tuple)) and len(v) <= int(a[:i])
+        if ok:
+            out = []
+            for j in range(len(v)):
+                out.append(_value(a[i + 1 :], v[j], where + "[%d]" % j, enc))
+        what = "a list of at most %s items" % a[:i]
+    else:  # e (enum), g (flags)
+        what = _find(_TABLES, a)
+        names = what.split()
+        n = len(names)
+        if not enc:
+            ok = _is_int(v) and 0 <= v < (n if c == "e" else 1 << n)
+            if ok and c == "e":
+                out = names[v]
+            elif ok:
+                out = []
+                for i in range(n):
+                    if v >> i & 1:
+                        out.append(names[i])
+        elif c == "e":
             ok = v in names
-            out = names.index(v) if ok else None
+            if ok:
+                out = names.index(v)
         else:
-            ok = _is_int(v) and 0 <= v < len(names)
-            out = names[v] if ok else None
-    elif c == "g":
-        names = TABLES[spec[1:]].split()
-        if enc:
             ok = isinstance(v, (list, tuple))
             out = 0
             for name in v if ok else ():
@@ -229,101 +216,63 @@ def _value(spec, v, where, enc):
                     ok = False
                     break
                 out |= 1 << names.index(name)
-        else:
-            ok = _is_int(v) and 0 <= v < (1 << len(names))
-            out = [names[i] for i in range(len(names)) if v & (1 << i)] if ok else None
-    elif c == "l":
-        i = spec.index("/")
-        ok = isinstance(v, (list, tuple)) and len(v) <= int(spec[1:i])
-        if ok:
-            item = spec[i + 1 :]
-            out = [_value(item, v[j], where + "[%d]" % j, enc) for j in range(len(v))]
-    else:  # s (nested schema) or m (plain map)
-        ok = isinstance(v, dict)
-        if ok and c == "s":
-            schema = SCHEMAS_BY_NAME[spec[1:]]
-            return fields_to_wire(schema, v, where) if enc else fields_from_wire(schema, v, where)
-        if ok:
-            if len(v) > int(spec[1:]):
-                raise _err(where, "map of %d entries exceeds %s" % (len(v), spec[1:]))
-            return _plain(v, 1, where)
     if not ok:
-        raise _err(where, "expected %s, got %r" % (describe(spec), v))
+        if c in "eg":
+            what = ("one of: " if c == "e" else "a list of flags from: ") + what
+        raise _err(where, "expected %s, got %r" % (what, v))
     return out
 
 
-def fields_to_wire(schema, fields, where):
-    """Named fields -> {key: wire value}; an unknown name is a SchemaError."""
+def fields(schema, src, where, enc):
+    """Named fields -> {key: wire value} (``enc``), or the reverse, checked against ``schema``.
+
+    Encoding: an unknown name is a SchemaError (header names are ignored); decoding: unknown
+    integer keys are kept under ``extra``, any other key is a SchemaError.
+    """
+    if not isinstance(src, dict):
+        raise _err(where, "expected a CBOR map, got %s" % type(src).__name__)
+    fl = schema.split(",")
+    n = len(fl)
     out = {}
-    known = []
-    key = -1
-    for f in schema.split(","):
-        key += 1
-        name, spec, req = _split(f)
-        known.append(name)
-        v = fields.get(name)
-        if v is not None:
-            w = where + "." + name
-            if spec[0] == "q":
-                from shared_protocol.stats import stats_to_wire  # only reports need it
-
-                out[key] = stats_to_wire(v, fields.get("samples"), int(spec[1:]), w)
-            else:
-                out[key] = _value(spec, v, w, True)
-        elif req:
-            raise _err(where, "missing required field %r" % name)
-    for name in fields:
-        if name not in known and name not in HEADER_NAMES:
-            raise _err(where, "unknown field %r" % (name,))
-    return out
-
-
-def fields_from_wire(schema, payload, where):
-    """{key: wire value} -> named fields; unknown integer keys are kept under ``extra``."""
-    if not isinstance(payload, dict):
-        raise _err(where, "expected a CBOR map, got %s" % type(payload).__name__)
-    fields = schema.split(",")
-    out = {}
-    extra = None
-    stats = None
-    for k in payload:
-        if not _is_int(k):
+    names = []
+    q = extra = None
+    for i in range(n):
+        f = fl[i]
+        j = f.index(":")
+        name, spec = f[:j], f[j + 1 :]
+        names.append(name)
+        key = name if enc else i
+        if (src.get(key) is None) if enc else (key not in src):
+            if spec[-1] == "!":
+                raise _err(where, "missing required field %r (key %d)" % (name, i))
+            continue
+        if spec[-1] == "!":
+            spec = spec[:-1]
+        if spec[0] == "q":
+            q = (name, i, int(spec[1:]), src[key])
+        else:
+            out[i if enc else name] = _value(spec, src[key], where + "." + name, enc)
+    for k in src:
+        if enc:
+            if k not in names and k not in HEADER_NAMES:
+                raise _err(where, "unknown field %r" % (k,))
+        elif not _is_int(k):
             raise _err(where, "map key %r is not an integer" % (k,))
-        if k < 0 or k >= len(fields):
+        elif k < 0 or k >= n:
             if extra is None:
                 extra = {}
-            extra[k] = payload[k]
-            continue
-        name, spec, req = _split(fields[k])
-        if spec[0] == "q":
-            stats = (name, spec, payload[k])
-        else:
-            out[name] = _value(spec, payload[k], where + "." + name, False)
-    for key in range(len(fields)):
-        name, spec, req = _split(fields[key])
-        if req and key not in payload:
-            raise _err(where, "missing required field %r (key %d)" % (name, key))
-    if stats is not None:
-        from shared_protocol.stats import stats_from_wire  # only reports need it
+            extra[k] = src[k]
+    if q is not None:  # only reports carry statistics: their code is loaded when one comes by
+        name, i, maxn, v = q
+        w = where + "." + name
+        if enc:
+            from shared_protocol.stats import stats_to_wire
 
-        name, spec, wire = stats
-        out[name] = stats_from_wire(wire, out.get("samples"), int(spec[1:]), where + "." + name)
+            out[i] = stats_to_wire(v, src.get("samples"), maxn, w)
+        else:
+            from shared_protocol.stats_decode import stats_from_wire
+
+            out[name] = stats_from_wire(v, out.get("samples"), maxn, w)
     if extra is not None:
         out["extra"] = extra
     return out
-
-
-def to_wire(msg_type, fields):
-    """Named fields of a ``msg_type`` message -> CBOR-ready payload map."""
-    s = SCHEMAS.get(msg_type)
-    if s is None:
-        raise SchemaError("unknown message type %r" % (msg_type,))
-    return fields_to_wire(s[1], fields, s[0])
-
-
-def from_wire(msg_type, payload):
-    """CBOR-decoded payload -> named fields of a ``msg_type`` message."""
-    s = SCHEMAS.get(msg_type)
-    if s is None:
-        raise SchemaError("unknown message type %r" % (msg_type,))
-    return fields_from_wire(s[1], payload, s[0])

@@ -4,7 +4,7 @@
 
 Only plain values come back (tags, undefined and other simple values are rejected) and
 only DecodeError/SizeError escape; dumps is canonical so both runtimes emit the same bytes.
-Never imported on the node (payload_codec picks it only when cbor2 is importable).
+Never imported on the node (frame.py picks it only when cbor2 is importable).
 """
 
 import io

@@ -2,38 +2,36 @@
 
     wire = encode_frame({"type": "hello", "device_id": 7, "counter": 1, ...}, key)
     msg = decode_frame(wire, {7: key})
+    for wire in Deframer().feed(uart.read()): handle(decode_frame(wire, keyring))
 
 Raw frame (before COBS), big-endian header:
     version u8 | type u8 | flags u8 | device_id u32 | counter u32 | payload | tag
 tag = first 8 bytes of HMAC-SHA256(key, header + payload), or, for keyless types with
 FLAG_CRC set, CRC-32 of header + payload (4 bytes, big-endian).
+
+The payload codec is settled once, at import: cbor2 (cbor2_backend) on CPython when it is
+installed (the gateway), the node's own shared_protocol.cbor otherwise. Both raise only
+DecodeError/SizeError and return only plain values.
 """
 
 import struct
 
 from shared_protocol import auth, catalogue, cobs
-from shared_protocol.compat import const
 from shared_protocol.errors import AuthError, DecodeError, FramingError, ProtocolError, SchemaError, SizeError
-from shared_protocol.payload_codec import dumps, loads
 
-VERSION = const(1)
-HEADER_LEN = const(11)
-MAX_FRAME = const(1024)  # raw bytes: header + payload + tag
+try:
+    import cbor2  # noqa: F401  (CPython with cbor2: the gateway)
+
+    from shared_protocol.cbor2_backend import dumps, loads
+except ImportError:  # MicroPython, or CPython without cbor2
+    from shared_protocol.cbor import dumps, loads
+
+VERSION = 1
+HEADER_LEN = 11
+MAX_FRAME = 1024  # raw bytes: header + payload + tag
 MAX_WIRE = MAX_FRAME + MAX_FRAME // 254 + 2  # COBS worst case + delimiter
-FLAG_CRC = const(0x01)
-FLAG_ACK_REQ = const(0x02)
-_KNOWN_FLAGS = FLAG_CRC | FLAG_ACK_REQ
-
-
-def _type_id(t):
-    if isinstance(t, str):
-        tid = catalogue.TYPE_IDS.get(t)
-        if tid is None:
-            raise SchemaError("unknown message type %r" % t)
-        return tid
-    if isinstance(t, int) and t in catalogue.SCHEMAS:
-        return t
-    raise SchemaError("unknown message type %r" % (t,))
+FLAG_CRC = 1
+FLAG_ACK_REQ = 2
 
 
 def _u32(message, name):
@@ -43,10 +41,9 @@ def _u32(message, name):
     return v
 
 
-def encode_payload(message):
-    """The CBOR payload bytes of ``message`` (named fields, no header)."""
-    tid = _type_id(message.get("type"))
-    return tid, dumps(catalogue.to_wire(tid, message))
+def _size(n, limit, what):
+    if n > limit:
+        raise SizeError("frame of %d %sbytes exceeds the %d-byte maximum" % (n, what, limit))
 
 
 def encode_frame(message, key):
@@ -57,23 +54,23 @@ def encode_frame(message, key):
     """
     if not isinstance(message, dict):
         raise SchemaError("message must be a dict, got %s" % type(message).__name__)
-    tid, payload = encode_payload(message)
+    t = catalogue.lookup(message.get("type"))
+    if t is None:
+        raise SchemaError("unknown message type %r" % (message.get("type"),))
+    tid, name, schema = t
+    payload = dumps(catalogue.fields(schema, message, name, True))
     device_id = _u32(message, "device_id")
     counter = _u32(message, "counter")
     flags = FLAG_ACK_REQ if message.get("ack_req") else 0
     if key is None:
         if tid not in catalogue.KEYLESS:
-            raise AuthError("a %s frame needs a device key" % catalogue.TYPE_NAMES[tid])
+            raise AuthError("a %s frame needs a device key" % name)
         flags |= FLAG_CRC
     elif not (auth.KEY_MIN <= len(key) <= auth.KEY_MAX):
         raise AuthError("device key must be %d..%d bytes, got %d" % (auth.KEY_MIN, auth.KEY_MAX, len(key)))
     body = struct.pack(">BBBII", VERSION, tid, flags, device_id, counter) + payload
-    if flags & FLAG_CRC:
-        raw = body + struct.pack(">I", auth.crc32(body))
-    else:
-        raw = body + auth.tag(key, body)
-    if len(raw) > MAX_FRAME:
-        raise SizeError("frame of %d bytes exceeds the %d-byte maximum" % (len(raw), MAX_FRAME))
+    raw = body + (struct.pack(">I", auth.crc32(body)) if flags & FLAG_CRC else auth.tag(key, body))
+    _size(len(raw), MAX_FRAME, "")
     return cobs.encode(raw) + b"\x00"
 
 
@@ -93,55 +90,10 @@ def unframe(data):
         n -= 1
     if n == 0:
         raise FramingError("empty frame")
-    if n > MAX_WIRE:
-        raise SizeError("frame of %d wire bytes exceeds the %d-byte maximum" % (n, MAX_WIRE))
+    _size(n, MAX_WIRE, "wire ")
     raw = cobs.decode(bytes(data[:n]))
-    if len(raw) > MAX_FRAME:
-        raise SizeError("frame of %d bytes exceeds the %d-byte maximum" % (len(raw), MAX_FRAME))
+    _size(len(raw), MAX_FRAME, "")
     return raw
-
-
-def _decode(data, keyring, guard):
-    raw = unframe(data)
-    version, tid, flags, device_id, counter = parse_header(raw)
-    if version != VERSION:
-        raise DecodeError("protocol version %d is not supported (expected %d)" % (version, VERSION))
-    if flags & ~_KNOWN_FLAGS:
-        raise DecodeError("unknown header flags 0x%02x" % (flags & ~_KNOWN_FLAGS))
-    if tid not in catalogue.SCHEMAS:
-        raise SchemaError("unknown message type %d" % tid)
-    name = catalogue.TYPE_NAMES[tid]
-    if flags & FLAG_CRC:
-        if tid not in catalogue.KEYLESS:
-            raise AuthError("a %s frame may not travel with a keyless CRC" % name)
-        if len(raw) < HEADER_LEN + auth.CRC_LEN:
-            raise DecodeError("frame too short for its CRC")
-        body = raw[: len(raw) - auth.CRC_LEN]
-        if struct.unpack(">I", raw[len(body) :])[0] != auth.crc32(body):
-            raise AuthError("bad CRC on %s frame from device %d" % (name, device_id))
-        how = "crc"
-    else:
-        if len(raw) < HEADER_LEN + auth.TAG_LEN:
-            raise DecodeError("frame too short for its authentication tag")
-        key = keyring.get(device_id) if keyring is not None else None
-        if key is None:
-            raise AuthError("unknown device %d: no key in the keyring" % device_id)
-        body = raw[: len(raw) - auth.TAG_LEN]
-        if not auth.equal(auth.tag(key, body), raw[len(body) :]):
-            raise AuthError("bad authentication tag on %s frame from device %d" % (name, device_id))
-        how = "hmac"
-    if guard is not None and how == "hmac":
-        # keyless frames prove nothing about who sent them: letting them move the
-        # window would let a forged hello with a high counter lock the device out
-        guard.check(device_id, counter)
-    fields = catalogue.from_wire(tid, loads(body[HEADER_LEN:]))
-    msg = {"type": name, "device_id": device_id, "counter": counter}
-    if flags & FLAG_ACK_REQ:
-        msg["ack_req"] = True
-    msg["auth"] = how
-    for k in fields:
-        msg[k] = fields[k]
-    return msg
 
 
 def decode_frame(data, keyring, guard=None):
@@ -151,8 +103,76 @@ def decode_frame(data, keyring, guard=None):
     ReplayGuard, consulted only after the frame authenticated with an HMAC tag.
     """
     try:
-        return _decode(data, keyring, guard)
+        raw = unframe(data)
+        version, tid, flags, device_id, counter = parse_header(raw)
+        if version != VERSION:
+            raise DecodeError("protocol version %d is not supported (expected %d)" % (version, VERSION))
+        if flags & ~(FLAG_CRC | FLAG_ACK_REQ):
+            raise DecodeError("unknown header flags 0x%02x" % (flags & ~(FLAG_CRC | FLAG_ACK_REQ)))
+        t = catalogue.lookup(tid)
+        if t is None:
+            raise SchemaError("unknown message type %d" % tid)
+        _, name, schema = t
+        crc = flags & FLAG_CRC
+        if crc and tid not in catalogue.KEYLESS:
+            raise AuthError("a %s frame may not travel with a keyless CRC" % name)
+        n = len(raw) - (auth.CRC_LEN if crc else auth.TAG_LEN)
+        if n < HEADER_LEN:
+            raise DecodeError("frame too short for its %s" % ("CRC" if crc else "authentication tag"))
+        body = raw[:n]
+        if crc:
+            if struct.unpack(">I", raw[n:])[0] != auth.crc32(body):
+                raise AuthError("bad CRC on %s frame from device %d" % (name, device_id))
+        else:
+            key = keyring.get(device_id) if keyring is not None else None
+            if key is None:
+                raise AuthError("unknown device %d: no key in the keyring" % device_id)
+            if not auth.equal(auth.tag(key, body), raw[n:]):
+                raise AuthError("bad authentication tag on %s frame from device %d" % (name, device_id))
+            if guard is not None:
+                # only after the HMAC: keyless frames prove nothing about who sent them, and letting
+                # them move the window would let a forged hello with a high counter lock the device out
+                guard.check(device_id, counter)
+        fields = catalogue.fields(schema, loads(body[HEADER_LEN:]), name, False)
+        msg = {"type": name, "device_id": device_id, "counter": counter}
+        if flags & FLAG_ACK_REQ:
+            msg["ack_req"] = True
+        msg["auth"] = "crc" if crc else "hmac"
+        for k in fields:
+            msg[k] = fields[k]
+        return msg
     except ProtocolError:
         raise
     except Exception as e:  # the contract: nothing but ProtocolError escapes
         raise DecodeError("malformed frame (%s: %s)" % (type(e).__name__, e))
+
+
+class Deframer:
+    """Frames from a byte stream, split at 0x00 (bounded memory, resynchronising); runs longer
+    than ``max_wire`` are dropped up to the next 0x00 and counted in ``oversized``.
+
+    d = Deframer()
+    for wire in d.feed(uart.read()): handle(wire)
+    """
+
+    def __init__(self, max_wire=MAX_WIRE):
+        self.max_wire = max_wire
+        self.buf = bytearray()
+        self.dropping = False
+        self.oversized = 0
+
+    def feed(self, chunk):
+        frames = []
+        for b in chunk:
+            if b == 0:
+                if self.buf and not self.dropping:
+                    frames.append(bytes(self.buf))
+                self.buf = bytearray()
+                self.dropping = False
+            elif not self.dropping:
+                self.buf.append(b)
+                if len(self.buf) > self.max_wire:
+                    self.oversized += 1
+                    self.dropping = True
+                    self.buf = bytearray()
+        return frames

@@ -9,54 +9,43 @@ raises ReplayError. ``state()``/``restore()`` persist the highest counter per de
 after a restore every counter up to it counts as seen (which ones were is not kept).
 """
 
-from shared_protocol.compat import const
 from shared_protocol.errors import ReplayError
 
-WINDOW = const(64)
+WINDOW = 64
 
 
 class ReplayGuard:
     def __init__(self, window=WINDOW):
         self.window = window
-        self._top = {}  # device -> highest counter accepted
-        self._mask = {}  # device -> bitmask; bit i = counter (top - i) seen
+        self._seen = {}  # device -> (highest counter accepted, bitmask: bit i = counter (top - i) seen)
 
     def seen(self, device_id, counter):
         """True if ``counter`` would be rejected (seen, or older than the window)."""
-        top = self._top.get(device_id)
-        if top is None or counter > top:
+        s = self._seen.get(device_id)
+        if s is None or counter > s[0]:
             return False
-        age = top - counter
-        if age >= self.window:
-            return True
-        return bool(self._mask[device_id] & (1 << age))
+        age = s[0] - counter
+        return age >= self.window or bool(s[1] >> age & 1)
 
     def check(self, device_id, counter):
-        top = self._top.get(device_id)
-        if top is None:
-            self._top[device_id] = counter
-            self._mask[device_id] = 1
-            return
-        if counter > top:
-            shift = counter - top
-            mask = (self._mask[device_id] << shift) if shift < self.window else 0
-            self._mask[device_id] = (mask | 1) & ((1 << self.window) - 1)
-            self._top[device_id] = counter
-            return
-        age = top - counter
-        if age >= self.window:
-            raise ReplayError(
-                "counter %d from device %d is older than the replay window (latest %d)" % (counter, device_id, top)
-            )
-        bit = 1 << age
-        if self._mask[device_id] & bit:
-            raise ReplayError("counter %d from device %d was already seen" % (counter, device_id))
-        self._mask[device_id] |= bit
+        s = self._seen.get(device_id)
+        if s is None or counter > s[0]:
+            mask = 0 if s is None or counter - s[0] >= self.window else s[1] << (counter - s[0])
+            self._seen[device_id] = (counter, (mask | 1) & ((1 << self.window) - 1))
+        elif self.seen(device_id, counter):
+            why = "was already seen"
+            if s[0] - counter >= self.window:
+                why = "is older than the replay window (latest %d)" % s[0]
+            raise ReplayError("counter %d from device %d %s" % (counter, device_id, why))
+        else:
+            self._seen[device_id] = (s[0], s[1] | 1 << (s[0] - counter))
 
     def state(self):
-        return dict(self._top)
+        out = {}
+        for dev in self._seen:
+            out[dev] = self._seen[dev][0]
+        return out
 
     def restore(self, tops):
         for dev in tops:
-            self._top[dev] = tops[dev]
-            self._mask[dev] = (1 << self.window) - 1
+            self._seen[dev] = (tops[dev], (1 << self.window) - 1)

@@ -32,10 +32,7 @@ import math
 from micropython import const
 
 K0 = 273.15  # 0 degC in kelvin
-_MAGNUS_A = 17.625  # Alduchov & Eskridge (1996)
-_MAGNUS_B = 243.04  # degC
 _DAY_S = const(86400)
-_TWO_PI = 2.0 * math.pi
 
 
 def reflectance(down, up, cal, out, min_up=0.05):
@@ -94,10 +91,11 @@ def dew_point_c(t_c, rh_pct):
     """Dew point (degC), Magnus / Alduchov-Eskridge; None if an input is None or rh_pct <= 0."""
     if t_c is None or rh_pct is None or rh_pct <= 0:
         return None
-    if rh_pct > 100.0:
-        rh_pct = 100.0
-    g = math.log(rh_pct / 100.0) + _MAGNUS_A * t_c / (_MAGNUS_B + t_c)
-    return _MAGNUS_B * g / (_MAGNUS_A - g)
+    if rh_pct > 100:
+        rh_pct = 100
+    # Magnus constants a = 17.625, b = 243.04 degC (Alduchov & Eskridge 1996)
+    g = math.log(rh_pct / 100) + 17.625 * t_c / (243.04 + t_c)
+    return 243.04 * g / (17.625 - g)
 
 
 def growing_degree_days(tmin, tmax, base_c, cap_c=None):
@@ -109,7 +107,7 @@ def growing_degree_days(tmin, tmax, base_c, cap_c=None):
     if cap_c is not None:
         lo = cap_c if lo > cap_c else lo
         hi = cap_c if hi > cap_c else hi
-    return (lo + hi) / 2.0 - base_c
+    return (lo + hi) / 2 - base_c
 
 
 def day_of_year(days):
@@ -126,29 +124,25 @@ def day_of_year(days):
     return doy_mar + 60 + leap
 
 
-def equation_of_time_min(doy, utc_hour=12.0):
-    """Apparent minus mean solar time in minutes (Spencer 1971), -14.3..+16.4 over the year."""
-    g = _TWO_PI / 365.0 * (doy - 1 + (utc_hour - 12.0) / 24.0)
-    return 229.18 * (
-        0.000075
-        + 0.001868 * math.cos(g)
-        - 0.032077 * math.sin(g)
-        - 0.014615 * math.cos(2.0 * g)
-        - 0.040849 * math.sin(2.0 * g)
-    )
-
-
 def solar_hour(t_epoch, lon_deg):
     """Local solar time in hours 0..24 (12 = solar noon): UTC hour + lon / 15 + equation of time.
 
-    The longitude term alone gives local mean solar time; the equation of time makes it the
-    apparent (true) solar time, whose noon is when the sun is highest. ``lon_deg`` east positive.
+    The longitude term alone gives local mean solar time; the equation of time (apparent minus
+    mean solar time, Spencer 1971, -14.3..+16.4 min over the year) makes it the apparent (true)
+    solar time, whose noon is when the sun is highest. ``lon_deg`` east positive.
     """
     t = int(t_epoch)
     day = t // _DAY_S
-    hour = (t - day * _DAY_S) / 3600.0
-    eot = equation_of_time_min(day_of_year(day), hour)
-    return (hour + lon_deg / 15.0 + eot / 60.0) % 24.0
+    hour = (t - day * _DAY_S) / 3600
+    g = 2 * math.pi / 365 * (day_of_year(day) - 1 + (hour - 12) / 24)
+    eot_min = 229.18 * (
+        0.000075
+        + 0.001868 * math.cos(g)
+        - 0.032077 * math.sin(g)
+        - 0.014615 * math.cos(2 * g)
+        - 0.040849 * math.sin(2 * g)
+    )
+    return (hour + lon_deg / 15 + eot_min / 60) % 24
 
 
 def local_date_days(t_epoch, utc_offset_min=0):

@@ -120,10 +120,11 @@ class Node:
         if changed or first or self.sched.health_due(self.last_health or prev, now):
             self._health(now)
         self.last_sample = now
-        if first or changed or self.sched.report_due(prev, now):
+        if first or self.power.must_report(changed) or self.sched.report_due(prev, now):
             if not self.synced or day is not None:
                 self._sync_time()
-            self._send_pending()
+            if self._send_pending():
+                self.power.reported()  # the gateway holds the mode change: the node may go quiet
             self.link.listen(100)
         nxt = self.sched.next_wake(b.time_ms() // 1000)
         ms = max(1000, (nxt * 1000) - b.time_ms())
@@ -244,16 +245,18 @@ class Node:
         self.synced = True
 
     def _send_pending(self):
+        """Deliver the oldest records, frame by frame; True when the log has nothing pending."""
         if self.link.uart is None:
-            return
+            return False
         for _ in range(MAX_FRAMES_PER_WAKE):
             msg, last_seq = self._next_frame()
             if msg is None:
-                return
+                return True
             self.board.heap_mark()  # the busiest moment: a report built, its records read
             if not self.link.deliver(msg):
-                return  # stays in the log; the next report retries
+                return False  # stays in the log; the next report retries
             self.log.ack(last_seq)
+        return False
 
     def _next_frame(self):
         """The oldest pending records as one message, and the seq of its last record.
@@ -328,13 +331,17 @@ class Node:
     def _request(self, m):
         t = m["type"]
         if t == "diag_request":
-            items, errors = _use("diag").answer(self, m["items"])
+            req_id, keyless = m["req_id"], m["auth"] != "hmac"
+
+            def send(items, errors):
+                r = {"type": "diag_response", "req_id": req_id, "items": items}
+                if errors:
+                    r["errors"] = errors
+                self.link._reply(r, keyless)
+
+            _use("diag").answer(self, m["items"], send)
             _unload("diag")
-            _unload("config")
-            r = {"type": "diag_response", "req_id": m["req_id"], "items": items}
-            if errors:
-                r["errors"] = errors
-            return r
+            return None
         if not self.cfg.provisioned:
             return None
         if t == "config_get":
@@ -394,6 +401,9 @@ class Settings:
 
 def _use(name):
     """Import fieldnode.<name> on demand (modules the node needs rarely are not kept loaded)."""
+    import gc
+
+    gc.collect()  # the most free space to load code into
     __import__("fieldnode." + name)
     return getattr(fieldnode, name)
 

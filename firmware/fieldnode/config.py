@@ -18,6 +18,8 @@ import errno
 import json
 import os
 
+from micropython import const
+
 from fieldnode.errors import ConfigError
 
 DEFAULT_PATH = "/flash/config.json"
@@ -28,7 +30,7 @@ DEFAULT_SHORTWAVE = 32.0
 # ";<dotted key> <attribute, - = the name after the dot> <kind> <lo> <hi> <default, ! = required>".
 # Kinds: i integer lo..hi; c integer, one of lo (a/b/c); n number lo..hi (stored as float); p number
 # in (0, hi]; s text of at most hi characters (default ""); k hex HMAC key of lo bytes; l list of
-# 10 numbers lo..hi (F1..F8, CLEAR, NIR; default 10 x default).
+# 10 numbers lo..hi (F1..F8, CLEAR, NIR; default 10 x default). Values travel as a list in this order.
 _T = (
     ";device_id - i 1 4294967295 !;key - k 32 32 !;name - s 0 32 -"
     ";site.lat - n -90 90 !;site.lon - n -180 180 !;site.alt_m - n -500 9000 0"
@@ -42,34 +44,46 @@ _T = (
 )
 
 
+# positions in _T of the fields the rules between keys compare
+_SUMMARY = const(8)
+_REPORT = const(9)
+_GDD_BASE = const(15)
+_GDD_CAP = const(16)
+_SAVER_BELOW = const(17)
+_SAVER_ABOVE = const(18)
+_SURVIVAL_BELOW = const(19)
+_SURVIVAL_ABOVE = const(20)
+
+
 class Config:
     """All settings as attributes (cfg.sample_s, cfg.key bytes, cfg.spectral_cal list, ...)."""
 
     def __init__(self, values, provisioned=True, reason=None):
-        for k in values:
-            setattr(self, k, values[k])
+        for i, r in enumerate(_rows()):
+            setattr(self, r[1], values[i])
         self.provisioned = provisioned
         self.reason = reason  # why the node is unprovisioned (None when provisioned)
 
 
 def _rows():
-    """Every field as (dotted key, section or None, name, attribute, kind, lo, hi, default)."""
+    """Every field as (dotted key, attribute, kind, lo, hi, default), in table order."""
     for line in _T.split(";")[1:]:
-        k, a, kind, lo, hi, d = line.split()
-        i = k.find(".")
-        name = k[i + 1 :]
-        yield k, (k[:i] if i > 0 else None), name, (name if a == "-" else a), kind, lo, hi, d
+        r = line.split()
+        if r[1] == "-":
+            r[1] = r[0][r[0].find(".") + 1 :]
+        yield r
 
 
 def _row(key):
-    for r in _rows():
+    """(position, row) of dotted ``key``, or None."""
+    for i, r in enumerate(_rows()):
         if r[0] == key:
-            return r
+            return i, r
     return None
 
 
 def _default(r):
-    d, kind = r[7], r[4]
+    kind, d = r[2], r[5]
     if d == "!":
         return None
     if kind == "s":
@@ -91,81 +105,75 @@ def _short(v):
     return r if len(r) <= 40 else r[:37] + "..."
 
 
-def _is_num(v):
-    t = type(v)
-    return t is int or t is float
-
-
 def _check(r, v):
     """The value of field row ``r`` normalised; ConfigError saying what was expected otherwise."""
-    kind, lo, hi = r[4], r[5], r[6]
-    if kind in "ic":
-        if type(v) is not int:
-            m = "an integer, got " + _short(v)
-        elif kind == "c":
-            if "/%d/" % v in "/" + lo + "/":
-                return v
-            m = "one of %s, got %d" % (lo.replace("/", ", "), v)
-        elif int(lo) <= v <= int(hi):
-            return v
-        else:
-            m = "an integer %s..%s, got %d" % (lo, hi, v)
-    elif kind in "np":
-        if not _is_num(v):
-            m = "a number, got " + _short(v)
-        elif kind == "p":
-            if 0 < v <= float(hi):
-                return float(v)
-            m = "a number > 0 (at most %s), got %s" % (hi, _short(v))
-        elif float(lo) <= v <= float(hi):
-            return float(v)
-        else:
-            m = "a number %s..%s, got %s" % (lo, hi, _short(v))
-    elif kind == "s":
-        if type(v) is str and len(v) <= int(hi):
-            return v
-        m = "a string of at most %s characters, got %s" % (hi, _short(v))
-    elif kind == "k":
-        m = "%d hex characters (%s-byte HMAC key)" % (2 * int(lo), lo)
-        if type(v) is str and len(v) == 2 * int(lo):
+    kind, lo, hi = r[2], r[3], r[4]
+    t = type(v)
+    if kind == "k":
+        n = int(lo)
+        m = "expected %d hex characters (%d-byte HMAC key)" % (2 * n, n)
+        if t is str and len(v) == 2 * n:
             try:
                 return binascii.unhexlify(v)
             except ValueError:
                 m += ", found a non-hex character"
-    else:  # l: 10 factors F1..F8, CLEAR, NIR
-        if type(v) not in (list, tuple) or len(v) != 10:
+        raise ConfigError(m)
+    if kind == "s":
+        if t is str and len(v) <= int(hi):
+            return v
+        raise ConfigError("expected a string of at most %s characters, got %s" % (hi, _short(v)))
+    if kind == "l":  # 10 factors F1..F8, CLEAR, NIR
+        if t is not list and t is not tuple or len(v) != 10:
             raise ConfigError("expected a list of 10 numbers (F1..F8, CLEAR, NIR), got " + _short(v))
+        out = []
         for i in range(10):
-            if not _is_num(v[i]) or not float(lo) <= v[i] <= float(hi):
-                raise ConfigError("item %d: expected a number %s..%s, got %s" % (i, lo, hi, _short(v[i])))
-        return [float(x) for x in v]
-    raise ConfigError("expected " + m)
+            try:
+                out.append(_check((0, 0, "n", lo, hi), v[i]))
+            except ConfigError as e:
+                raise ConfigError("item %d: %s" % (i, e))
+        return out
+    whole = kind in "ic"  # the rest are numbers: i, c integers; n, p stored as floats
+    what = "an integer" if whole else "a number"
+    if t is int or t is float and not whole:
+        if kind == "c":
+            if "/%d/" % v in "/" + lo + "/":
+                return v
+            what = "one of " + lo.replace("/", ", ")
+        elif kind == "p":
+            if 0 < v <= float(hi):
+                return float(v)
+            what = "a number > 0 (at most %s)" % hi
+        elif float(lo) <= v <= float(hi):
+            return v if whole else float(v)
+        else:
+            what = "%s %s..%s" % (what, lo, hi)
+    raise ConfigError("expected %s, got %s" % (what, _short(v)))
 
 
-def _cross(vals):
-    """Rules between keys on attribute dict ``vals``: None, or (keys involved, message)."""
-    rep, summ = vals["report_min"], vals["summary_min"]
-    if rep % summ:
-        return "intervals.report_min intervals.summary_min", "report_min %d is not a multiple of summary_min %d" % (
-            rep,
-            summ,
-        )
-    cap, base = vals["gdd_cap_c"], vals["gdd_base_c"]
-    if cap < base:
-        return "gdd.cap_c gdd.base_c", "cap_c %s is below base_c %s" % (cap, base)
-    sb, sa = vals["survival_below_pct"], vals["survival_above_pct"]
-    vb, va = vals["saver_below_pct"], vals["saver_above_pct"]
-    if not (sb < sa <= vb < va):
-        return (
-            "power.survival_below_pct power.survival_above_pct power.saver_below_pct power.saver_above_pct",
-            "expected survival_below < survival_above <= saver_below < saver_above, got %s, %s, %s, %s"
-            % (sb, sa, vb, va),
-        )
+def _cross(v):
+    """Rules between keys on the value list ``v``: None, or (dotted keys involved, message)."""
+    if v[_REPORT] % v[_SUMMARY]:
+        return (_REPORT, _SUMMARY), "report_min %d is not a multiple of summary_min %d" % (v[_REPORT], v[_SUMMARY])
+    if v[_GDD_CAP] < v[_GDD_BASE]:
+        return (_GDD_CAP, _GDD_BASE), "cap_c %s is below base_c %s" % (v[_GDD_CAP], v[_GDD_BASE])
+    p = (v[_SURVIVAL_BELOW], v[_SURVIVAL_ABOVE], v[_SAVER_BELOW], v[_SAVER_ABOVE])
+    if not (p[0] < p[1] <= p[2] < p[3]):
+        msg = "expected survival_below < survival_above <= saver_below < saver_above, got %s, %s, %s, %s" % p
+        return (_SURVIVAL_BELOW, _SURVIVAL_ABOVE, _SAVER_BELOW, _SAVER_ABOVE), msg
     return None
 
 
+def _keys(pos):
+    """Dotted keys of the fields at positions ``pos``, in that order."""
+    out = list(pos)
+    for i, r in enumerate(_rows()):
+        if i in pos:
+            out[pos.index(i)] = r[0]
+    return out
+
+
 def _values(doc, path):
-    """Attribute dict from a parsed document, or raise ConfigError (the first problem found)."""
+    """Value list from a parsed document, or raise ConfigError (the first problem found)."""
     if type(doc) is not dict:
         raise _error(None, "expected a JSON object at the top level", path)
     unknown = []
@@ -184,38 +192,35 @@ def _values(doc, path):
     if unknown:
         unknown.sort()
         raise _error(None, "unknown keys: " + ", ".join(unknown), path)
-    vals = {}
+    vals = []
     for r in _rows():
-        src = doc if r[1] is None else doc.get(r[1]) or {}
-        if r[2] in src:
+        sec, _, name = r[0].rpartition(".")
+        src = doc.get(sec) or {} if sec else doc
+        if name in src:
             try:
-                vals[r[3]] = _check(r, src[r[2]])
+                vals.append(_check(r, src[name]))
             except ConfigError as e:
                 raise _error(r[0], str(e), path)
-        elif r[7] == "!":
+        elif r[5] == "!":
             raise _error(r[0], "missing (required)", path)
         else:
-            vals[r[3]] = _default(r)
+            vals.append(_default(r))
     bad = _cross(vals)
     if bad:
-        raise _error(bad[0].split()[0], bad[1], path)
+        raise _error(_keys(bad[0])[0], bad[1], path)
     return vals
 
 
 def load(path=DEFAULT_PATH):
     """Read and validate the config file; raises ConfigError naming the file and the key."""
     try:
-        size = os.stat(path)[6]
-        if size == 0:
+        if os.stat(path)[6] == 0:
             raise _error(None, "empty file (provisioning interrupted?)", path)
         with open(path) as fh:
             doc = json.load(fh)
     except OSError as e:
-        raise _error(
-            None,
-            "missing (node not provisioned)" if e.errno == errno.ENOENT else "unreadable (OSError %s)" % e.errno,
-            path,
-        )
+        why = "missing (node not provisioned)" if e.errno == errno.ENOENT else "unreadable (OSError %s)" % e.errno
+        raise _error(None, why, path)
     except (ValueError, UnicodeError) as e:
         raise _error(None, "corrupt JSON (%s)" % e, path)
     return Config(_values(doc, path))
@@ -223,10 +228,10 @@ def load(path=DEFAULT_PATH):
 
 def unprovisioned(uid_bytes, reason):
     """Safe defaults, no key, device_id = crc32 of the board uid (never 0); keeps ``reason``."""
-    vals = {}
+    vals = []
     for r in _rows():
-        vals[r[3]] = _default(r)
-    vals["device_id"] = binascii.crc32(bytes(uid_bytes)) & 0xFFFFFFFF or 0xFFFFFFFF
+        vals.append(_default(r))
+    vals[0] = binascii.crc32(bytes(uid_bytes)) & 0xFFFFFFFF or 0xFFFFFFFF  # device_id
     return Config(vals, False, reason)
 
 
@@ -235,17 +240,17 @@ def get(cfg, keys=None):
     keys). Never the HMAC key; unknown keys are left out."""
     out = {}
     for r in _rows():
-        if r[0] == "key" or (keys and r[0] not in keys and r[1] not in keys):
+        if r[0] == "key" or (keys and r[0] not in keys and r[0].rpartition(".")[0] not in keys):
             continue
-        v = getattr(cfg, r[3])
+        v = getattr(cfg, r[1])
         out[r[0]] = list(v) if type(v) is list else v
     return out
 
 
 def _attrs(cfg):
-    vals = {}
+    vals = []
     for r in _rows():
-        vals[r[3]] = getattr(cfg, r[3])
+        vals.append(getattr(cfg, r[1]))
     return vals
 
 
@@ -258,16 +263,17 @@ def save(cfg, path=DEFAULT_PATH):
 
 def _write(vals, path):
     doc = {}
-    for r in _rows():
-        v = vals[r[3]]
-        if r[4] == "k":
+    for i, r in enumerate(_rows()):
+        v = vals[i]
+        if r[2] == "k":
             v = binascii.hexlify(v).decode()
-        if r[1] is None:
-            doc[r[2]] = v
+        sec, _, name = r[0].rpartition(".")
+        if sec:
+            if sec not in doc:
+                doc[sec] = {}
+            doc[sec][name] = v
         else:
-            if r[1] not in doc:
-                doc[r[1]] = {}
-            doc[r[1]][r[2]] = v
+            doc[name] = v
     tmp = path + ".tmp"
     try:
         with open(tmp, "w") as fh:
@@ -291,22 +297,23 @@ def apply_set(cfg, values, path=DEFAULT_PATH):
     applied = {}
     vals = _attrs(cfg)
     for k in values:
-        r = _row(k)
+        f = _row(k)
         if not cfg.provisioned:
             errors[k] = "node is not provisioned"
-        elif r is None:
+        elif f is None:
             errors[k] = "unknown key"
-        elif r[1] is None and r[2] != "name":
+        elif f[0] < 2:  # device_id, key
             errors[k] = "read-only (set by provisioning)"
         else:
             try:
-                vals[r[3]] = applied[k] = _check(r, values[k])
+                vals[f[0]] = applied[k] = _check(f[1], values[k])
             except ConfigError as e:
                 errors[k] = str(e)
     if not errors:
         bad = _cross(vals)
         if bad:
-            for k in [k for k in bad[0].split() if k in values] or [bad[0].split()[0]]:
+            keys = _keys(bad[0])
+            for k in [k for k in keys if k in values] or keys[:1]:
                 errors[k] = bad[1]
     if not errors and applied:
         try:
@@ -317,5 +324,5 @@ def apply_set(cfg, values, path=DEFAULT_PATH):
     if errors:
         return {}, errors
     for k in applied:
-        setattr(cfg, _row(k)[3], applied[k])
+        setattr(cfg, _row(k)[1][1], applied[k])
     return applied, errors

@@ -1,6 +1,7 @@
 """Answers to diagnostics requests: what an installer or the gateway asks a node about itself.
 
     items, errors = answer(node, ["identity", "tilt", "sensors"])
+    answer(node, [], send)          # or one frame per item: send(items, errors)
 
 Items: identity, firmware, config, tilt, gnss, sensors (raw reads of every sensor), power,
 link, clock, log, faults. An empty list means all of them. A sensor that fails is an
@@ -13,7 +14,9 @@ from fieldnode.errors import NodeError
 ITEMS = ("identity", "firmware", "config", "tilt", "gnss", "sensors", "power", "link", "clock", "log", "faults")
 
 
-def answer(node, items):
+def answer(node, items, send=None):
+    """Answer ``items`` (all when empty). With ``send(items, errors)`` each item goes out on
+    its own as soon as it is known (small frames, little heap); else returns (items, errors)."""
     out, errors = {}, {}
     for name in items or ITEMS:
         fn = _ANSWERS.get(name)
@@ -21,10 +24,20 @@ def answer(node, items):
             errors[name] = "unknown item; known: " + " ".join(ITEMS)
             continue
         try:
-            out[name] = fn(node)
+            value = fn(node)
         except (NodeError, OSError, ValueError) as e:
             errors[name] = str(e)
-    return out, errors
+            continue
+        if send is None:
+            out[name] = value
+        else:
+            send({name: value}, None)
+        value = None
+    if send is None:
+        return out, errors
+    if errors:
+        send({}, errors)
+    return None, None
 
 
 def _identity(n):
@@ -39,9 +52,12 @@ def _firmware(n):
 
 
 def _config(n):
-    from fieldnode.config import get
-
-    return get(n.cfg, None) if n.cfg.provisioned else {}
+    c = n.cfg  # the loaded settings (not the config module: its code is not kept in RAM)
+    out = {}
+    for k in c.__dict__:
+        if k != "key":
+            out[k] = getattr(c, k)
+    return out
 
 
 def _tilt(n):

@@ -2,6 +2,8 @@
 
     try: t = sht.measure()
     except SensorError as e: faults.add(e.chip)
+
+The drivers' stuck-reading guard lives in fieldnode.drivers.Chip (it raises StuckError).
 """
 
 
@@ -39,26 +41,3 @@ class StuckError(SensorError):
 
 class NotReadyError(SensorError):
     """The measurement did not complete in time."""
-
-
-class Stuck:
-    """Counts identical consecutive raw readings; raises StuckError after ``limit``.
-
-        guard = Stuck("sht4x", limit=20)
-        guard.check(raw_bytes)
-    """
-
-    def __init__(self, chip, limit=20):
-        self.chip = chip
-        self.limit = limit
-        self.last = None
-        self.repeats = 0
-
-    def check(self, raw):
-        if raw == self.last:
-            self.repeats += 1
-            if self.repeats >= self.limit:
-                raise StuckError(self.chip, "same raw value %d times in a row" % (self.repeats + 1))
-        else:
-            self.last = raw
-            self.repeats = 0

@@ -39,14 +39,6 @@ _CHUNK = const(64)
 MAX_PAYLOAD = const(1024)
 
 
-def _mkdir(path):
-    try:
-        os.mkdir(path)
-    except OSError as e:
-        if e.errno != errno.EEXIST:
-            raise
-
-
 class FlashLog:
     def __init__(self, root="/log", max_bytes=128000, segment_bytes=4000):
         if segment_bytes < _HDR_LEN + 16:
@@ -62,7 +54,11 @@ class FlashLog:
         self._bad_mark = (-1, -1)  # last corrupt position counted: re-reads do not count again
         self._resume = (-1, 0)  # (segment, offset): every record before it is acked or junk
         self._segs = []  # first seq of each segment, ascending; bounded by max_segments
-        _mkdir(root)
+        try:
+            os.mkdir(root)
+        except OSError as e:
+            if e.errno != errno.EEXIST:
+                raise
         self._load()
 
     # ---- records ----
@@ -71,27 +67,35 @@ class FlashLog:
         n = len(payload)
         if n > MAX_PAYLOAD:
             raise ValueError("record payload %d > %d bytes" % (n, MAX_PAYLOAD))
-        if not self._segs or (self._active_size and self._active_size + _HDR_LEN + n > self.segment_bytes):
-            self._rotate()
-        seq = self._next
+        segs = self._segs
+        if not segs or (self._active_size and self._active_size + _HDR_LEN + n > self.segment_bytes):
+            self._gc()
+            while len(segs) >= self.max_segments:
+                self._drop_oldest()
+            segs.append(self.next_seq)  # the file appears with its first record
+            self._active_size = 0
+        seq = self.next_seq
         hdr = self._hdr
         struct.pack_into(_HDR, hdr, 0, _MAGIC, kind, _VERSION, n, seq, 0)
         crc = binascii.crc32(payload, binascii.crc32(memoryview(hdr)[:_CRC_AT]))
         struct.pack_into("<I", hdr, _CRC_AT, crc)
-        try:
-            self._write(hdr, payload)
-        except OSError as e:  # file system full (other files grew): make room once
-            if e.errno != errno.ENOSPC or len(self._segs) < 2:
-                raise
-            self._drop_oldest()
-            self._write(hdr, payload)
-        self._next = seq + 1
+        for retry in (False, True):
+            try:
+                with open(self._path(segs[-1], ".seg"), "ab") as f:
+                    f.write(hdr)
+                    f.write(payload)
+                break
+            except OSError as e:  # file system full (other files grew): make room once
+                if retry or e.errno != errno.ENOSPC or len(segs) < 2:
+                    raise
+                self._drop_oldest()
+        self.next_seq = seq + 1
         self._active_size += _HDR_LEN + n
         return seq
 
     def pending(self, max_n=None):
         """Yield unacked records (seq, kind, payload) in seq order, one segment file open at a time."""
-        acked = self._acked
+        acked = self.acked
         start, off = self._resume
         if start not in self._segs:
             start, off = (self._segs[0], 0) if self._segs else (None, 0)
@@ -104,7 +108,7 @@ class FlashLog:
                 f = None  # the newest segment before its first record
             if f is not None:
                 with f:
-                    for seq, kind, payload, end in self._records(f, start, off, True, True):
+                    for seq, kind, payload, end in self._records(f, start, off, True):
                         if seq <= acked:
                             if front:
                                 self._resume = (start, end)
@@ -114,31 +118,27 @@ class FlashLog:
                         n += 1
                         if max_n is not None and n >= max_n:
                             return
-            start, off = self._after(start), 0
+            nxt = None  # the next segment after start
+            for s in self._segs:
+                if s > start and (nxt is None or s < nxt):
+                    nxt = s
+            start, off = nxt, 0
 
     def ack(self, seq):
         """The gateway holds every record up to ``seq``: never return them again, free their flash."""
-        seq = min(seq, self._next - 1)
-        if seq <= self._acked:
+        seq = min(seq, self.next_seq - 1)
+        if seq <= self.acked:
             return
         self.state_set("acked", seq)
-        self._acked = seq
+        self.acked = seq
         self._gc()
 
-    # ---- stats ----
-    @property
-    def acked(self):
-        return self._acked
-
-    @property
-    def next_seq(self):
-        return self._next
-
+    # ---- stats (also ``acked``: highest acked seq, ``next_seq``, ``corrupt``, ``dropped``) ----
     @property
     def count_pending(self):
         if not self._segs:
             return 0
-        return max(0, self._next - max(self._acked + 1, self._segs[0]))
+        return max(0, self.next_seq - max(self.acked + 1, self._segs[0]))
 
     @property
     def bytes_used(self):
@@ -177,17 +177,9 @@ class FlashLog:
             f.write(st)
         os.rename(tmp, self._path(name, ".st"))  # atomic on littlefs: old or new, never half
 
-    def reserve_counter(self, name="fcnt", block=64):
-        """Reserve ``block`` values no reset can hand out again; returns the first (persisted first)."""
-        first = self.state_get(name, 0)
-        self.state_set(name, first + block)
-        return first
-
     # ---- internals ----
     def _path(self, key, ext):
-        if isinstance(key, int):
-            return "%s/%08x%s" % (self.root, key, ext)
-        return "%s/%s%s" % (self.root, key, ext)
+        return ("%s/%08x%s" if isinstance(key, int) else "%s/%s%s") % (self.root, key, ext)
 
     def _load(self):
         for ent in os.ilistdir(self.root):
@@ -198,20 +190,20 @@ class FlashLog:
                 except ValueError:
                     pass
             elif name.endswith(".tmp"):  # a state write cut before its rename
-                os.remove("%s/%s" % (self.root, name))
+                os.remove(self._path(name, ""))
         self._segs.sort()
-        self._acked = self.state_get("acked", 0)
+        self.acked = self.state_get("acked", 0)
         self.dropped = self.state_get("dropped", 0)
-        self._next = self._acked + 1
+        self.next_seq = self.acked + 1
         self._active_size = 0
         if self._segs:
             start = self._segs[-1]
             last, end, size = 0, 0, 0
             with open(self._path(start, ".seg"), "rb") as f:
-                for seq, _, _, e in self._records(f, start, 0, False, False):
+                for seq, _, _, e in self._records(f, start, 0, False):
                     last, end = seq, e
                 size = f.seek(0, 2)
-            self._next = max(self._next, start, last + 1)
+            self.next_seq = max(self.next_seq, start, last + 1)
             self._active_size = size
             if end != size:  # junk after the last good record: never append after it
                 self._active_size = self.segment_bytes
@@ -220,26 +212,14 @@ class FlashLog:
                     self._remove(self._segs.pop())
         self._gc()
 
-    def _write(self, hdr, payload):
-        with open(self._path(self._segs[-1], ".seg"), "ab") as f:
-            f.write(hdr)
-            f.write(payload)
-
-    def _rotate(self):
-        self._gc()
-        while len(self._segs) >= self.max_segments:
-            self._drop_oldest()
-        self._segs.append(self._next)  # the file appears with its first record
-        self._active_size = 0
-
     def _gc(self):
         segs = self._segs
-        while len(segs) > 1 and segs[1] - 1 <= self._acked:
+        while len(segs) > 1 and segs[1] - 1 <= self.acked:
             self._remove(segs.pop(0))
 
     def _drop_oldest(self):
         segs = self._segs
-        lost = segs[1] - max(segs[0], self._acked + 1)
+        lost = segs[1] - max(segs[0], self.acked + 1)
         if lost > 0:
             self.dropped += lost
             self.state_set("dropped", self.dropped)
@@ -251,16 +231,13 @@ class FlashLog:
         except OSError:
             pass
 
-    def _after(self, start):
-        nxt = None
-        for s in self._segs:
-            if s > start and (nxt is None or s < nxt):
-                nxt = s
-        return nxt
+    def _records(self, f, start, off, read):
+        """Yield (seq, kind, payload or None, end offset) of the valid records from ``off``.
 
-    def _records(self, f, start, off, want, count):
-        """Yield (seq, kind, payload or None, end offset) of the valid records from ``off``."""
+        ``read``: return payloads and count corrupt regions (else the CRC is streamed through
+        ``_buf`` and nothing is counted)."""
         hdr = self._hdr
+        buf = self._buf
         bad = False
         while True:
             f.seek(off)
@@ -271,47 +248,41 @@ class FlashLog:
                 magic, kind, ver, n, seq, crc = struct.unpack_from(_HDR, hdr)
                 if magic == _MAGIC and ver == _VERSION and n <= MAX_PAYLOAD:
                     c = binascii.crc32(memoryview(hdr)[:_CRC_AT])
-                    if want:
+                    payload = None
+                    if read:
                         payload = f.read(n)
-                        ok = len(payload) == n and binascii.crc32(payload, c) == crc
+                        if len(payload) == n:
+                            c = binascii.crc32(payload, c)
                     else:
-                        payload = None
-                        ok = self._crc_stream(f, n, c) == crc
-                    if ok:
+                        mv = memoryview(buf)
+                        k = n
+                        while k > 0:
+                            got = f.readinto(mv[: min(k, _CHUNK)])
+                            if not got:
+                                break
+                            c = binascii.crc32(mv[:got], c)
+                            k -= got
+                    if c == crc and (len(payload) == n if read else k <= 0):
                         bad = False
                         off += _HDR_LEN + n
                         yield seq, kind, payload, off
                         continue
-            if count and not bad and (start, off) > self._bad_mark:
+            if read and not bad and (start, off) > self._bad_mark:
                 self.corrupt += 1
                 self._bad_mark = (start, off)
             bad = True
-            off = self._resync(f, off + 1)
-            if off < 0:
-                return
-
-    def _crc_stream(self, f, n, c):
-        mv = memoryview(self._buf)
-        while n > 0:
-            k = f.readinto(mv[: min(n, _CHUNK)])
-            if not k:
-                return None
-            c = binascii.crc32(mv[:k], c)
-            n -= k
-        return c
-
-    def _resync(self, f, pos):
-        """Offset of the next magic at or after ``pos``, or -1 at the end of the file."""
-        buf = self._buf
-        while True:
-            f.seek(pos)
-            k = f.readinto(buf)
-            if not k or k < 2:
-                return -1
-            for i in range(k - 1):
-                if buf[i] == _M0 and buf[i + 1] == _M1:
-                    return pos + i
-            pos += k - 1
+            pos = off + 1  # resynchronise on the next magic
+            off = -1
+            while off < 0:
+                f.seek(pos)
+                k = f.readinto(buf)
+                if not k or k < 2:
+                    return
+                for i in range(k - 1):
+                    if buf[i] == _M0 and buf[i + 1] == _M1:
+                        off = pos + i
+                        break
+                pos += k - 1
 
 
 class ReservedCounter:
@@ -320,7 +291,8 @@ class ReservedCounter:
         fc = ReservedCounter(log, "fcnt", block=64)
         n = fc.next()
 
-    After a reset it resumes at the persisted ceiling, skipping at most block - 1 unused values.
+    After a reset it resumes at the persisted ceiling (``block`` values are reserved in the log's
+    state ``name`` before the first is handed out), skipping at most block - 1 unused values.
     """
 
     def __init__(self, log, name="fcnt", block=64):
@@ -332,8 +304,9 @@ class ReservedCounter:
 
     def next(self):
         if self._next >= self._limit:
-            self._next = self._log.reserve_counter(self._name, self._block)
-            self._limit = self._next + self._block
+            first = self._log.state_get(self._name, 0)
+            self._log.state_set(self._name, first + self._block)  # persisted before any is used
+            self._next, self._limit = first, first + self._block
         v = self._next
         self._next = v + 1
         return v

@@ -10,9 +10,9 @@ An unknown charge (None or NaN: gauge failed) keeps the mode.
 
 Plans (what each mode does):
     full      the configured intervals; every sensor.
-    saver     samples at most every SAVER_SAMPLE_S (5 min), reports at most every SAVER_REPORT_MIN (4 h);
+    saver     samples at most every 5 min (300 s), reports at most every 4 h (240 min);
               GNSS off (time comes from the gateway); summary interval and health as configured.
-    survival  no sampling; wakes only for health, every max(SURVIVAL_HEALTH_MIN = 6 h, health_min), and
+    survival  no sampling; wakes only for health, every max(6 h, health_min), and
               reports at each of those wakes; sensors_on is empty (only the power monitor is read).
 Never silent: every mode change is announced before the node sleeps. update() raises a pending flag
 that only reported() (call it once the gateway acked the health record) clears, and the flag travels
@@ -20,69 +20,44 @@ in to_int() (one byte) through deep sleep, so a failed uplink retries at the nex
 Plan.load_w is the mode's average electrical load (W), an estimate the virtual board's battery uses.
 """
 
-from micropython import const
-
 FULL = "full"
 SAVER = "saver"
 SURVIVAL = "survival"
 MODES = (FULL, SAVER, SURVIVAL)
 
-SAVER_SAMPLE_S = const(300)
-SAVER_REPORT_MIN = const(240)
-SURVIVAL_HEALTH_MIN = const(360)
-# sensors sampled per mode; the power monitor is read in every mode (health, mode decisions)
-SENSORS_FULL = ("spectral", "ir", "air", "tilt", "gnss")
-SENSORS_SAVER = ("spectral", "ir", "air", "tilt")
-SENSORS_SURVIVAL = ()
-
-_MAGIC = const(0xA0)  # high nibble of the RTC byte: tells a saved state from power-on garbage
-_PENDING = const(4)
-# average load per mode (W): sampling every minute + uplink, every 5 min, health every 6 h
-LOAD_W = (0.05, 0.02, 0.004)
-_KEYS = ("saver_below_pct", "saver_above_pct", "survival_below_pct", "survival_above_pct")
-
 
 class Plan:
-    """What a mode does: wake period, intervals, sensors to sample (empty: none), sampling = any."""
+    """What a mode does: wake period, intervals, sensors to sample (empty: none), sampling = any,
+    and load_w, the mode's average electrical load (W)."""
 
-    def __init__(self, mode, sample_s, summary_min, report_min, health_min, sensors_on, sampling):
+    def __init__(self, mode, sample_s, summary_min, report_min, health_min, sensors_on, load_w):
         self.mode = mode
-        self.load_w = LOAD_W[MODES.index(mode)]
         self.sample_s = sample_s
         self.summary_min = summary_min
         self.report_min = report_min
         self.health_min = health_min
         self.sensors_on = sensors_on
-        self.sampling = sampling
-
-    def __repr__(self):
-        return "Plan(%s, sample_s=%d, summary_min=%d, report_min=%d, health_min=%d)" % (
-            self.mode,
-            self.sample_s,
-            self.summary_min,
-            self.report_min,
-            self.health_min,
-        )
+        self.sampling = bool(sensors_on)
+        self.load_w = load_w
 
 
 def plan(mode, cfg):
-    """The Plan of ``mode`` for the intervals of ``cfg`` (a Config)."""
-    if mode == FULL:
-        return Plan(FULL, cfg.sample_s, cfg.summary_min, cfg.report_min, cfg.health_min, SENSORS_FULL, True)
-    if mode == SAVER:
-        return Plan(
-            SAVER,
-            max(cfg.sample_s, SAVER_SAMPLE_S),
-            cfg.summary_min,
-            max(cfg.report_min, SAVER_REPORT_MIN),  # 240 is a multiple of every allowed summary_min
-            cfg.health_min,
-            SENSORS_SAVER,
-            True,
-        )
-    if mode == SURVIVAL:
-        health = max(cfg.health_min, SURVIVAL_HEALTH_MIN)
-        return Plan(SURVIVAL, health * 60, cfg.summary_min, health, health, SENSORS_SURVIVAL, False)
-    raise ValueError("unknown power mode %r" % (mode,))
+    """The Plan of ``mode`` for the intervals of ``cfg`` (a Config). The power monitor is read in
+    every mode (health, mode decisions); loads: sampling every minute + uplink, every 5 min, health every 6 h.
+    Saver reports every 240 min at most, a multiple of every allowed summary_min."""
+    if mode not in MODES:
+        raise ValueError("unknown power mode %r" % (mode,))
+    i = MODES.index(mode)
+    h = cfg.health_min if i < 2 else max(cfg.health_min, 360)
+    return Plan(
+        mode,
+        (cfg.sample_s, max(cfg.sample_s, 300), h * 60)[i],
+        cfg.summary_min,
+        (cfg.report_min, max(cfg.report_min, 240), h)[i],
+        h,
+        ("spectral", "ir", "air", "tilt", "gnss")[: 5 - i] if i < 2 else (),  # saver: no GNSS
+        (0.05, 0.02, 0.004)[i],
+    )
 
 
 def must_report(changed, mode, pending=False):
@@ -91,27 +66,23 @@ def must_report(changed, mode, pending=False):
     return bool(changed or pending or mode == SURVIVAL)
 
 
-def _thresholds(src):
-    if type(src) is tuple or type(src) is list:
-        vals = tuple(src)
-    elif type(src) is dict:
-        vals = tuple(src[k] for k in _KEYS)
-    else:
-        vals = tuple(getattr(src, k) for k in _KEYS)
-    vb, va, sb, sa = vals
-    if not (sb < sa <= vb < va):
-        raise ValueError("power thresholds need survival_below < survival_above <= saver_below < saver_above")
-    return vals
-
-
 class PowerManager:
     """Mode state machine. ``thresholds``: a Config, a dict with the config's *_pct names, or a tuple
     (saver_below, saver_above, survival_below, survival_above)."""
 
     def __init__(self, thresholds, mode=FULL, pending=False):
-        self.saver_below, self.saver_above, self.survival_below, self.survival_above = _thresholds(thresholds)
+        t = thresholds
+        if type(t) is not tuple and type(t) is not list:
+            t = []
+            for a in ("saver", "survival"):  # saver_below_pct, saver_above_pct, survival_below_pct, ...
+                for b in ("_below_pct", "_above_pct"):
+                    t.append(thresholds[a + b] if type(thresholds) is dict else getattr(thresholds, a + b))
+        vb, va, sb, sa = t
+        if not (sb < sa <= vb < va):
+            raise ValueError("power thresholds need survival_below < survival_above <= saver_below < saver_above")
         if mode not in MODES:
             raise ValueError("unknown power mode %r" % (mode,))
+        self.saver_below, self.saver_above, self.survival_below, self.survival_above = t
         self.mode = mode
         self.pending = pending  # a mode change not yet acknowledged by the gateway
 
@@ -139,13 +110,12 @@ class PowerManager:
 
     def to_int(self):
         """One byte for RTC memory: magic nibble 0xA, pending flag (bit 2), mode index (bits 0-1)."""
-        return _MAGIC | (_PENDING if self.pending else 0) | MODES.index(self.mode)
+        return 0xA0 | (4 if self.pending else 0) | MODES.index(self.mode)
 
     def from_int(self, word):
         """Restore mode and pending flag from to_int() in place; returns self. Anything else
         (power-on garbage, None) gives full with nothing pending (the next update() corrects it)."""
-        if word is None or (word & ~7) != _MAGIC or (word & 3) > 2:
-            self.mode, self.pending = FULL, False
-        else:
-            self.mode, self.pending = MODES[word & 3], bool(word & _PENDING)
+        ok = word is not None and (word & ~7) == 0xA0 and (word & 3) < 3
+        self.mode = MODES[word & 3] if ok else FULL
+        self.pending = ok and bool(word & 4)
         return self

@@ -19,10 +19,6 @@ from micropython import const
 _DAY_S = const(86400)
 
 
-def _sec(t):
-    return t if type(t) is int else int(t // 1)
-
-
 class Schedule:
     def __init__(self, sample_s, summary_min, report_min, health_min, utc_offset_min=0):
         if min(sample_s, summary_min, report_min, health_min) <= 0:
@@ -35,7 +31,7 @@ class Schedule:
 
     def interval_start(self, t):
         """Epoch start of the summary interval holding ``t``."""
-        s = _sec(t)
+        s = int(t // 1)
         return s - s % self.summary_s
 
     def closes_interval(self, prev_t, t):
@@ -47,15 +43,15 @@ class Schedule:
 
     def report_due(self, prev_t, t):
         """A report boundary (multiple of report_min) lies between the two wakes."""
-        return prev_t is None or _sec(prev_t) // self.report_s != _sec(t) // self.report_s
+        return prev_t is None or int(prev_t // 1) // self.report_s != int(t // 1) // self.report_s
 
     def health_due(self, prev_t, t):
         """A health boundary (multiple of health_min) lies between the two wakes."""
-        return prev_t is None or _sec(prev_t) // self.health_s != _sec(t) // self.health_s
+        return prev_t is None or int(prev_t // 1) // self.health_s != int(t // 1) // self.health_s
 
     def local_day(self, t):
         """Local date of ``t`` as days since 1970-01-01."""
-        return (_sec(t) + self.offset_s) // _DAY_S
+        return (int(t // 1) + self.offset_s) // _DAY_S
 
     def day_closed(self, prev_t, t):
         """Local date (days since 1970) of the day that held ``prev_t`` if local midnight was
@@ -68,5 +64,5 @@ class Schedule:
     def next_wake(self, t):
         """Epoch seconds of the next sample slot strictly after ``t`` (never in the past, whatever
         the clock did before: it depends on ``t`` only)."""
-        s = _sec(t)
+        s = int(t // 1)
         return s - s % self.sample_s + self.sample_s

@@ -129,9 +129,7 @@ class Stats:
 
     def load_bytes(self, b):
         """Restore from to_bytes() output; StateError (state untouched) if ``b`` is not valid."""
-        _check(b, _STATS_MAGIC, self.size, "stats")
-        if b[3] != self.nq:
-            raise StateError("stats: saved for %d quantities, expected %d" % (b[3], self.nq))
+        _check(b, _STATS_MAGIC, self.size, "stats")  # the size tells nq apart
         f = self._f
         for k in range(len(f)):
             f[k] = struct.unpack_from("<f", b, 4 + 4 * k)[0]
@@ -149,8 +147,10 @@ _NDVI = const(4)  # midday only
 _CI = const(5)  # midday only
 _DIFF = const(6)  # canopy - air, midday only
 _NQ = const(7)
-# _u: samples, incident samples, first t, last t; _e: incident energy J m-2 and its Kahan term
-_TAIL = const(24)
+_DAILY = (
+    "date samples ndvi_midday chlorophyll_midday air_t_min air_t_max air_t_mean canopy_t_min canopy_t_max "
+    "canopy_t_mean canopy_air_diff_midday gdd incident_mj_m2 rh_min rh_max pressure_mean utc_offset_min"
+)
 
 
 class DailyStats:
@@ -174,40 +174,24 @@ class DailyStats:
         self.midday_end_h = midday_end_h
         self.midday_min_w_m2 = midday_min_w_m2
         self.stats = Stats(_NQ)
-        self.size = 4 + self.stats.size + _TAIL + 4
-        self._u = array("I", bytes(16))
-        self._e = array("f", bytes(8))
+        self.size = 4 + self.stats.size + 24 + 4  # + samples, lit samples, first t, last t (u32), energy (2 x f32)
+        self._e = array("f", bytes(8))  # incident energy J m-2 and its Kahan term
         self.reset()
 
     def reset(self):
         self.stats.reset()
-        for k in range(4):
-            self._u[k] = 0
-        self._e[0] = 0.0
-        self._e[1] = 0.0
-
-    @property
-    def samples(self):
-        return self._u[0]
-
-    @property
-    def first_t(self):
-        return self._u[2] if self._u[0] else None
-
-    @property
-    def last_t(self):
-        return self._u[3] if self._u[0] else None
+        self.samples = self._lit = 0
+        self.first_t = self.last_t = None
+        self._e[0] = self._e[1] = 0.0
 
     def add_sample(
         self, t_epoch, local_solar_hour, air_c, rh_pct, pressure_pa, canopy_c, incident_w_m2, ndvi, ci, sample_s
     ):
-        u = self._u
         if t_epoch is not None:
-            t = int(t_epoch)
-            if not u[0]:
-                u[2] = t
-            u[3] = t
-        u[0] += 1
+            self.last_t = int(t_epoch)
+            if not self.samples:
+                self.first_t = self.last_t
+        self.samples += 1
         st = self.stats
         st.add(_AIR, air_c)
         st.add(_CANOPY, canopy_c)
@@ -221,7 +205,7 @@ class DailyStats:
             s = e[0]
             e[0] = s + y
             e[1] = (e[0] - s) - y
-            u[1] += 1
+            self._lit += 1
         h = local_solar_hour
         if h is None or not (self.midday_start_h <= h < self.midday_end_h) or incident_w_m2 < self.midday_min_w_m2:
             return
@@ -235,40 +219,49 @@ class DailyStats:
         st = self.stats
         tmin = st.min(_AIR)
         tmax = st.max(_AIR)
-        out = {
-            "date": int(date_days),
-            "samples": self._u[0],
-            "ndvi_midday": st.mean(_NDVI),
-            "chlorophyll_midday": st.mean(_CI),
-            "air_t_min": tmin,
-            "air_t_max": tmax,
-            "air_t_mean": st.mean(_AIR),
-            "canopy_t_min": st.min(_CANOPY),
-            "canopy_t_max": st.max(_CANOPY),
-            "canopy_t_mean": st.mean(_CANOPY),
-            "canopy_air_diff_midday": st.mean(_DIFF),
-            "gdd": growing_degree_days(tmin, tmax, gdd_base_c, gdd_cap_c),
-            "incident_mj_m2": (self._e[0] - self._e[1]) * 1e-6 if self._u[1] else None,
-            "rh_min": st.min(_RH),
-            "rh_max": st.max(_RH),
-            "pressure_mean": st.mean(_PRESSURE),
-            "utc_offset_min": utc_offset_min,
-        }
-        for k in [k for k in out if out[k] is None]:
-            del out[k]
+        values = (
+            int(date_days),
+            self.samples,
+            st.mean(_NDVI),
+            st.mean(_CI),
+            tmin,
+            tmax,
+            st.mean(_AIR),
+            st.min(_CANOPY),
+            st.max(_CANOPY),
+            st.mean(_CANOPY),
+            st.mean(_DIFF),
+            growing_degree_days(tmin, tmax, gdd_base_c, gdd_cap_c),
+            (self._e[0] - self._e[1]) * 1e-6 if self._lit else None,
+            st.min(_RH),
+            st.max(_RH),
+            st.mean(_PRESSURE),
+            utc_offset_min,
+        )
+        out = {}
+        for k, v in zip(_DAILY.split(), values):
+            if v is not None:
+                out[k] = v
         return out
 
     def to_bytes(self):
         """The state as ``self.size`` bytes: header, the Stats record, counters/times, energy, CRC32."""
-        hdr = struct.pack("<HBB", _DAILY_MAGIC, _VERSION, _NQ)
-        return _sealed((hdr, self.stats.to_bytes(), bytes(self._u), bytes(self._e)))
+        return _sealed(
+            (
+                struct.pack("<HBB", _DAILY_MAGIC, _VERSION, _NQ),
+                self.stats.to_bytes(),
+                struct.pack("<IIII", self.samples, self._lit, self.first_t or 0, self.last_t or 0),
+                bytes(self._e),
+            )
+        )
 
     def load_bytes(self, b):
         """Restore from to_bytes() output; StateError (state untouched) if ``b`` is not valid."""
         _check(b, _DAILY_MAGIC, self.size, "daily")
         o = 4 + self.stats.size
         self.stats.load_bytes(memoryview(b)[4:o])  # checks its own record before changing anything
-        for k in range(4):
-            self._u[k] = struct.unpack_from("<I", b, o + 4 * k)[0]
+        self.samples, self._lit, first, last = struct.unpack_from("<IIII", b, o)
+        self.first_t = first if self.samples else None
+        self.last_t = last if self.samples else None
         for k in range(2):
             self._e[k] = struct.unpack_from("<f", b, o + 16 + 4 * k)[0]

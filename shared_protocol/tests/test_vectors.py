@@ -1,6 +1,7 @@
 """The golden frames in shared_protocol/vectors/frames.jsonl, on both runtimes."""
 
 import shared_protocol.stats  # noqa: F401  (load all code before the big vectors: small heaps fragment)
+import shared_protocol.stats_decode  # noqa: F401
 from shared_protocol import ProtocolError, decode_frame, encode_frame
 from shared_protocol.tests.support import close, unhex, vectors
 

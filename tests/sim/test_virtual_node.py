@@ -93,6 +93,7 @@ def test_powercut_loses_nothing_that_was_acknowledged():
     starts = [s for s, _ in _intervals(peer)]
     assert len(set(starts)) >= 40
     assert [m["reset_cause"] for m in peer.of_type("hello")] == ["power_on", "power_on"]
+    assert peer.errors == {}  # the frame counter went on after the cut: no replay rejections
     # the interval the cut interrupted restarts; no stored interval is missing before it
     uniq = sorted(set(starts))
     missing = [b for a, b in zip(uniq, uniq[1:], strict=False) if b - a != 900]
@@ -155,21 +156,28 @@ def _diag_items(peer):
     return items
 
 
-def _diag_run(faults, keyless=False, config=True):
-    from tools.bench import firmware as fw
+def _diag_run(faults, keyless=False, provision=True, hours=1.2):
+    from tools.virtual_field.peer import NodePeer
 
-    orig = fw.NodePeer
-
-    class Asking(orig):
+    class Asking(NodePeer):
         def __init__(self, *a, **k):
             super().__init__(*a, **k)
             self.request({"type": "diag_request", "req_id": 7, "items": []}, keyless=keyless)
 
-    fw.NodePeer = Asking
-    try:
-        return fw.run_node(1.2 / 24, seed=3, faults=faults, start=NOON, stats=False)
-    finally:
-        fw.NodePeer = orig
+    return run_node(hours / 24, seed=3, faults=faults, start=NOON, stats=False, provision=provision,
+                    peer_class=Asking)
+
+
+def test_unprovisioned_node_says_hello_and_answers_diagnostics_keyless():
+    node, peer, _, _ = _diag_run({}, keyless=True, provision=False, hours=0.2)
+    assert node.returncode == 0, node.text()[-2000:]
+    hello = peer.of_type("hello")
+    assert hello and hello[0]["provisioned"] is False and hello[0]["auth"] == "crc"
+    items = _diag_items(peer)
+    assert items["identity"]["provisioned"] is False
+    assert "config" in items["identity"]["reason"]
+    assert all(r["auth"] == "crc" for r in peer.of_type("diag_response"))
+    assert not peer.of_type("report")
 
 
 def test_diagnostics_answer_every_item():

@@ -91,3 +91,32 @@ def test_demo_exchanges_frames_between_micropython_and_cpython():
     assert r.returncode == 0, r.stdout + r.stderr
     assert "3/3 reports received and acked, 0 bad frames" in r.stdout
     assert r.stdout.count("gateway: report") == 3
+
+
+def test_node_virtual_rejects_unknown_faults_naming_the_known_ones():
+    r = run("node", "virtual", "--uart", "/dev/null", "--fault", "bogus=1")
+    assert r.returncode == 2
+    assert "unknown fault 'bogus'" in r.stderr and "shade_up" in r.stderr
+
+
+@pytest.mark.sim
+def test_node_virtual_runs_on_a_pty_with_an_image_file(tmp_path):
+    from tools.virtual_field.node import START
+    from tools.virtual_field.peer import NodePeer, PtyLink
+
+    link = PtyLink()
+    peer = NodePeer(link, {})  # no keys: every frame fails auth, but it arrives
+    img = tmp_path / "node.img"
+    p = subprocess.Popen([EXE, "node", "virtual", "--uart", link.slave_path, "--flash", str(img), "--state",
+                          str(tmp_path), "--speed", "0", "--days", "0.05", "--start", str(START)],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    import time
+
+    t0 = time.time()
+    while p.poll() is None and time.time() - t0 < 60:
+        peer.pump(0.05)
+    out = p.communicate()[0]
+    link.close()
+    assert p.returncode == 0, out
+    assert img.exists() and img.stat().st_size == 64 * 4096
+    assert peer.errors.get("auth", 0) >= 2  # hello, time sync and health arrived (keyed, so rejected here)

@@ -17,7 +17,7 @@ TREES = ("firmware", "shared_protocol")
 PROJECT = {"shared_protocol", "fieldnode", "sim", "tests", "main", "boot"}
 # modules of the ESP32 port that the unix port lacks; only the real board layer may use them
 ESP32_ONLY = {"esp32", "esp", "network", "bluetooth", "neopixel", "onewire", "machine"}
-BOARD_FILES = ("firmware/fieldnode/boards/esp32s3.py",)
+BOARD_FILES = ("firmware/fieldnode/boards/esp32s3.py", "firmware/boot.py")
 # CPython-only helpers: allowed to exist, never imported on the node
 CPYTHON_ONLY = {"shared_protocol/cbor2_backend.py"}
 

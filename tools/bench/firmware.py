@@ -44,14 +44,14 @@ BUDGETS = {
 
 
 def run_node(days, heap="1M", seed=1, faults=None, stats=True, start=START, workdir=None, sleep="advance",
-             lat=52.0, lon=5.0, timeout=900):
+             lat=52.0, lon=5.0, timeout=900, provision=True, peer_class=None):
     """Run one virtual node for ``days`` against a peer; returns (node, peer, link, elapsed_s)."""
     work = workdir or tempfile.mkdtemp(prefix="fl-node-")
     cfg = default_config(seed, lat=lat, lon=lon)
-    conf = write_config(os.path.join(work, "config.json"), cfg)
+    conf = write_config(os.path.join(work, "config.json"), cfg) if provision else None
     state = os.path.join(work, "state")
     link = PtyLink()
-    peer = NodePeer(link, {cfg["device_id"]: bytes.fromhex(cfg["key"])}, clock=SimClock(state))
+    peer = (peer_class or NodePeer)(link, {cfg["device_id"]: bytes.fromhex(cfg["key"])}, clock=SimClock(state))
     node = VirtualNode(link.slave_path, state, seed=seed, config=conf, until=start + int(days * DAY), heap=heap,
                        stats=stats, faults=faults, start=start, sleep=sleep, lat=lat, lon=lon)
     t0 = time.monotonic()
@@ -161,8 +161,17 @@ def flashlog_campaign(trials=200, seed=1):
     raise RuntimeError("power-cut campaign failed:\n" + r.stdout[-2000:] + r.stderr[-2000:])
 
 
+class _AskingPeer(NodePeer):
+    """A peer that also asks the node for every diagnostics item (the heap day includes answering)."""
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        for hour in range(3):
+            self.request({"type": "diag_request", "req_id": hour, "items": []})
+
+
 def run(days=3, seed=1, heap_search=True, trials=200):
-    node, peer, link, elapsed = run_node(1, seed=seed)
+    node, peer, link, elapsed = run_node(1, seed=seed, peer_class=_AskingPeer)
     st = _stats(node)
     reports = peer.of_type("report")
     fig = {
@@ -173,6 +182,7 @@ def run(days=3, seed=1, heap_search=True, trials=200):
         "peak_heap_bytes": st["fw_code"] + st["live_peak"],
         "code_bytes": code_bytes(),
         "reports_per_day": len(reports),
+        "diag_responses": len(peer.of_type("diag_response")),
         "sim_days_per_minute": round(60.0 / elapsed, 2),
     }
     # steady-state uplink: day 2 of a 2-day run (day 1 starts with hello and time sync)

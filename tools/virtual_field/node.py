@@ -37,7 +37,7 @@ def default_config(seed=1, lat=52.0, lon=5.0, alt_m=10.0):
 
 class VirtualNode:
     def __init__(self, uart_path, state_dir, seed=1, speed=0, sleep="advance", faults=None, config=None,
-                 start=START, until=None, heap="128K", stats=False, log=None, lat=52.0, lon=5.0):
+                 start=START, until=None, heap="512K", stats=False, log=None, lat=52.0, lon=5.0, flash=None):
         self.uart_path = uart_path
         self.state_dir = state_dir
         self.seed = seed
@@ -50,6 +50,7 @@ class VirtualNode:
         self.heap = heap
         self.stats = stats
         self.lat, self.lon = lat, lon
+        self.flash = flash  # littlefs image path (default: state_dir/flash.img)
         self.log = log  # file object for the node's output (default: kept in self.output)
         self.output = []
         self.restarts = {"deepsleep": 0, "power_on": 0}
@@ -65,6 +66,8 @@ class VirtualNode:
                "--start", str(self.start_epoch), "--lat", str(self.lat), "--lon", str(self.lon)]
         if self.uart_path:
             cmd += ["--uart", self.uart_path]
+        if self.flash:
+            cmd += ["--flash", os.path.abspath(self.flash)]
         if self.until:
             cmd += ["--until", str(int(self.until))]
         if self.config and cause == "power_on" and not self.restarts["power_on"]:

@@ -92,10 +92,8 @@ class NodePeer:
             reply = {"type": "time_sync", "device_id": dev, "t1_ms": msg["t1_ms"], "t2_ms": now_ms, "t3_ms": now_ms}
             self.send(reply, key)
         if self.queued and msg["type"] in ("report", "health", "hello"):
-            for req, keyless in self.queued:
-                req = dict(req, device_id=dev)
-                self.send(req, None if keyless else key)
-            self.queued = []
+            req, keyless = self.queued.pop(0)  # one per wake: the node listens briefly
+            self.send(dict(req, device_id=dev), None if keyless else key)
 
     def request(self, message, keyless=False):
         """Queue a request (diag_request, config_get/set) for when the node is next awake."""

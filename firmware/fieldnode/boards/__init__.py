@@ -1,7 +1,7 @@
 """The board layer: the only code that knows the platform. Everything above uses this API.
 
     board = VirtualBoard(...)    # or Esp32S3Board()
-    node = Node(board); ms = node.wake(); board.deepsleep(ms)
+    node = Node(board); ms, deep = node.wake(); board.deepsleep(ms) if deep else board.lightsleep(ms)
 
 A board provides:
     hw, uid                      name of the hardware, unique id bytes
@@ -11,9 +11,11 @@ A board provides:
     flash_root                   mount point of the littlefs file system holding config and log
     reset_cause()                one of power_on hard watchdog deepsleep soft brownout unknown
     time_ms()                    the node's clock: UTC epoch milliseconds (may be wrong until synced)
+    ticks_ms(), uptime_s()       monotonic milliseconds (sensor timing), seconds since boot
     step_clock_ms(delta)         correct the node's clock (time sync)
     sleep_ms(ms)                 busy/light sleep (sensor conversion waits)
     rtc_read() / rtc_write(b)    memory that survives deep sleep (lost on power-on)
+    lightsleep(ms)               sleep with RAM kept (between samples)
     deepsleep(ms)                sleep; the next wake is a reset with cause "deepsleep"
     feed_watchdog(), mem_free(), mem_alloc()
     heap_mark()                  # the app's busiest moments: benches record live heap there

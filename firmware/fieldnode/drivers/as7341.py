@@ -12,11 +12,10 @@ of full scale steps AGAIN up so the peak lands near half scale; at most ``_TRIES
 measurements per call, after which ``saturated`` tells the caller the values are clipped.
 """
 
-import time
-
 from micropython import const
 
-from fieldnode.errors import BusError, NotReadyError, RangeError, Stuck
+from fieldnode.drivers import Chip
+from fieldnode.errors import NotReadyError, RangeError
 
 _ENABLE = const(0x80)  # bit0 PON, bit1 SP_EN, bit4 SMUXEN (self-clearing)
 _ATIME = const(0x81)
@@ -39,65 +38,32 @@ _TRIES = const(5)  # measurements per read_basic while auto-ranging
 _POLLS = const(20)  # status polls before NotReadyError
 _POLL_MS = const(5)
 _DARK_RAW = const(100)  # peaks below this are darkness: the stuck guard ignores them
-_STEP_US = 2.78  # one integration step
 
 # SMUX RAM 0x00..0x13 (ams reference): ADC0..5 = F1 F2 F3 F4 CLEAR NIR, then F5 F6 F7 F8 CLEAR NIR
-_SMUX_LOW = b"\x30\x01\x00\x00\x00\x42\x00\x00\x50\x00\x00\x00\x20\x04\x00\x30\x01\x50\x00\x06"
-_SMUX_HIGH = b"\x00\x00\x00\x40\x02\x00\x10\x03\x50\x10\x03\x00\x00\x00\x24\x00\x00\x50\x00\x06"
+_SMUX = (
+    b"\x30\x01\x00\x00\x00\x42\x00\x00\x50\x00\x00\x00\x20\x04\x00\x30\x01\x50\x00\x06",
+    b"\x00\x00\x00\x40\x02\x00\x10\x03\x50\x10\x03\x00\x00\x00\x24\x00\x00\x50\x00\x06",
+)
 _CHANNEL = b"\x00\x01\x02\x03\x08\x09\x04\x05\x06\x07\x08\x09"  # ADC k of half h -> band index
 
 
-class AS7341:
+class AS7341(Chip):
     def __init__(self, i2c, addr=0x39, name="as7341", sleep_ms=None, gain=8, atime=35, astep=999):
-        self.i2c = i2c
-        self.addr = addr
-        self.name = name
-        self._sleep = sleep_ms or time.sleep_ms
+        Chip.__init__(self, i2c, addr, name, sleep_ms)
         self.auto_gain = True
         self.saturated = False
-        self._code = self._gain_code(gain)
+        self.set_gain(gain, False)  # ``gain`` (0.5 .. 512) follows every change, auto-gain's too
         self.atime = atime
         self.astep = astep
-        self._buf = bytearray(26)  # two halves: ASTATUS + 6 x 16-bit LE
-        mv = memoryview(self._buf)
-        self._half = (mv[0:13], mv[13:26])
-        self._b1 = bytearray(1)
+        self._buf = bytearray(13)  # ASTATUS + 6 x 16-bit LE
         self._b2 = bytearray(2)
         self._raw = [0] * 10  # CLEAR and NIR hold the sum of both halves
         self._peak = 0
-        self._stuck = Stuck(name)
-
-    # -- bus ---------------------------------------------------------------
-    def _bus_error(self):
-        return BusError(self.name, "no ACK at 0x%02x (absent, unpowered or cable pulled)" % self.addr)
-
-    def _w(self, reg, val):
-        self._b1[0] = val
-        try:
-            self.i2c.writeto_mem(self.addr, reg, self._b1)
-        except OSError:
-            raise self._bus_error() from None
-
-    def _write_buf(self, reg, buf):
-        try:
-            self.i2c.writeto_mem(self.addr, reg, buf)
-        except OSError:
-            raise self._bus_error() from None
-
-    def _read_into(self, reg, buf):
-        try:
-            self.i2c.readfrom_mem_into(self.addr, reg, buf)
-        except OSError:
-            raise self._bus_error() from None
-
-    def _r(self, reg):
-        self._read_into(reg, self._b1)
-        return self._b1[0]
 
     def _wait(self, reg, mask, want, what):
         """Poll ``reg`` until ``reg & mask == want``; returns the last value read."""
         for _ in range(_POLLS):
-            v = self._r(reg)
+            v = self._reg(reg)
             if v & mask == want:
                 return v
             self._sleep(_POLL_MS)
@@ -107,30 +73,27 @@ class AS7341:
 
     # -- configuration -----------------------------------------------------
     def init(self):
-        chip_id = self._r(_ID)
+        chip_id = self._reg(_ID)
         if chip_id >> 2 != _ID_BITS:
             raise RangeError(self.name, "ID 0x%02x at 0x92, expected bits 7:2 = 0x09 (0x24)" % chip_id)
-        self._w(_CFG0, 0x00)  # register bank 0x80+, normal power
-        self._w(_ENABLE, 0x00)  # no soft reset: power down, then PON
-        self._w(_ENABLE, _PON)
+        self._reg(_CFG0, 0)  # register bank 0x80+, normal power
+        self._reg(_ENABLE, 0)  # no soft reset: power down, then PON
+        self._reg(_ENABLE, _PON)
         self.set_integration(self.atime, self.astep)
-        self._w(_CFG1, self._code)
+        self._use(self._code)
         return self
 
-    @staticmethod
-    def _gain_code(gain):
+    def _use(self, code, write=True):
+        self._code = code
+        self.gain = (1 << code) / 2
+        if write:
+            self._reg(_CFG1, code)
+
+    def set_gain(self, gain, write=True):
         for code in range(_MAX_CODE + 1):
             if (1 << code) == gain * 2:
-                return code
+                return self._use(code, write)
         raise ValueError("gain %r not one of 0.5, 1, 2 ... 512" % gain)
-
-    @property
-    def gain(self):
-        return (1 << self._code) / 2
-
-    def set_gain(self, gain):
-        self._code = self._gain_code(gain)
-        self._w(_CFG1, self._code)
 
     def set_integration(self, atime, astep):
         """t_int = (atime + 1) x (astep + 1) x 2.78 us; full scale = min(65535, steps)."""
@@ -138,29 +101,29 @@ class AS7341:
             raise ValueError("atime 0..255, astep 0..65534, got %r, %r" % (atime, astep))
         self.atime = atime
         self.astep = astep
-        self._w(_ATIME, atime)
+        self._reg(_ATIME, atime)
         self._b2[0] = astep & 0xFF
         self._b2[1] = astep >> 8
-        self._write_buf(_ASTEP, self._b2)
+        self._io(_ASTEP, self._b2, True)
 
     def integration_ms(self):
-        return (self.atime + 1) * (self.astep + 1) * _STEP_US / 1000
+        return (self.atime + 1) * (self.astep + 1) * 2.78 / 1000  # 2.78 us per step
 
     def full_scale(self):
         return min(65535, (self.atime + 1) * (self.astep + 1))
 
     # -- measurement -------------------------------------------------------
     def _measure_half(self, h, fs):
-        buf = self._half[h]
-        self._w(_CFG6, _SMUX_WRITE)
-        self._write_buf(0x00, _SMUX_HIGH if h else _SMUX_LOW)
-        self._w(_ENABLE, _PON | _SMUXEN)
+        buf = self._buf
+        self._reg(_CFG6, _SMUX_WRITE)
+        self._io(0, _SMUX[h], True)
+        self._reg(_ENABLE, _PON | _SMUXEN)
         self._wait(_ENABLE, _SMUXEN, 0, "SMUXEN clear")
-        self._w(_ENABLE, _PON | _SP_EN)
+        self._reg(_ENABLE, _PON | _SP_EN)
         self._sleep(int(self.integration_ms()) + 1)
         st2 = self._wait(_STATUS2, _AVALID, _AVALID, "AVALID")
-        self._read_into(_ASTATUS, buf)
-        self._w(_ENABLE, _PON)
+        self._io(_ASTATUS, buf)
+        self._reg(_ENABLE, _PON)
         if st2 & _ASAT or buf[0] & 0x80:
             self.saturated = True
         raw = self._raw
@@ -178,21 +141,18 @@ class AS7341:
             ch = _CHANNEL[6 * h + k]
             raw[ch] = raw[ch] + v if h and ch >= 8 else v
 
-    def _measure(self, may_skip):
-        fs = self.full_scale()
-        self.saturated = False
-        self._peak = 0
-        self._measure_half(0, fs)
-        if not (may_skip and self.saturated and self._code):  # no second half if we re-range anyway
-            self._measure_half(1, fs)
-        return fs
-
     def read_basic(self, out):
         """Fill ``out[0..9]`` with basic counts; auto-ranges the gain when ``auto_gain``."""
         for i in range(_TRIES):
-            fs = self._measure(self.auto_gain and i < _TRIES - 1)  # the last try reads both halves
+            last = not self.auto_gain or i == _TRIES - 1  # the data must match the gain in use
+            fs = self.full_scale()
+            self.saturated = False
+            self._peak = 0
+            self._measure_half(0, fs)
+            if last or not (self.saturated and self._code):  # no second half if we re-range anyway
+                self._measure_half(1, fs)
             code = self._code
-            if not self.auto_gain or i == _TRIES - 1:  # the data must match the gain in use
+            if last:
                 break
             if self.saturated:
                 if code == 0:
@@ -205,14 +165,11 @@ class AS7341:
                     code += 1
             else:
                 break
-            self._code = code
-            self._w(_CFG1, code)
+            self._use(code)
         if self._peak >= _DARK_RAW:  # darkness reads constant legitimately
-            self._stuck.check(bytes(self._buf))
+            self._same(tuple(self._raw))
         scale = 1.0 / (self.gain * self.integration_ms())
         raw = self._raw
-        for i in range(8):
-            out[i] = raw[i] * scale
-        out[8] = raw[8] * scale / 2
-        out[9] = raw[9] * scale / 2
+        for i in range(10):
+            out[i] = raw[i] * scale / (2 if i > 7 else 1)
         return out

@@ -10,11 +10,11 @@ coefficients and formulas are those of the Bosch BMP3 API in double precision.
 """
 
 import struct
-import time
 
 from micropython import const
 
-from fieldnode.errors import BusError, NotReadyError, RangeError, Stuck
+from fieldnode.drivers import Chip
+from fieldnode.errors import NotReadyError, RangeError
 
 _CHIP_ID = const(0x00)
 _STATUS = const(0x03)  # bit5 drdy_press, bit6 drdy_temp
@@ -27,31 +27,25 @@ _FORCED = const(0x13)  # press_en | temp_en | mode 01 (forced)
 _DRDY = const(0x60)
 _RETRIES = const(5)  # 1 ms STATUS polls after the conversion time
 
-CHIP_IDS = (0x60, 0x50)  # BMP390, BMP388: same map and compensation
-P_MIN_PA = 30000.0
-P_MAX_PA = 125000.0
-T_MIN_C = -40.0
-T_MAX_C = 85.0
-
 
 def parse_calibration(nvm):
-    """NVM_PAR bytes (0x31..0x45) -> the 14 floating-point coefficients of the Bosch API."""
+    """NVM_PAR bytes (0x31..0x45) -> the 14 coefficients of the Bosch API (floating-point form)."""
     t1, t2, t3, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11 = struct.unpack_from("<HHbhhbbHHbbhbb", nvm)
     return (
-        t1 * 256.0,  # / 2^-8
-        t2 / 1073741824.0,  # 2^30
-        t3 / 281474976710656.0,  # 2^48
-        (p1 - 16384) / 1048576.0,  # 2^20
-        (p2 - 16384) / 536870912.0,  # 2^29
-        p3 / 4294967296.0,  # 2^32
-        p4 / 137438953472.0,  # 2^37
-        p5 * 8.0,  # / 2^-3
-        p6 / 64.0,
-        p7 / 256.0,
-        p8 / 32768.0,
-        p9 / 281474976710656.0,  # 2^48
-        p10 / 281474976710656.0,  # 2^48
-        p11 / 36893488147419103232.0,  # 2^65
+        t1 * 256,  # / 2^-8
+        t2 / 1073741824,  # 2^30
+        t3 / 281474976710656,  # 2^48
+        (p1 - 16384) / 1048576,  # 2^20
+        (p2 - 16384) / 536870912,  # 2^29
+        p3 / 4294967296,  # 2^32
+        p4 / 137438953472,  # 2^37
+        p5 * 8,  # / 2^-3
+        p6 / 64,
+        p7 / 256,
+        p8 / 32768,
+        p9 / 281474976710656,  # 2^48
+        p10 / 281474976710656,  # 2^48
+        p11 / 36893488147419103232,  # 2^65
     )
 
 
@@ -69,68 +63,44 @@ def compensate(cal, p_raw, t_raw):
     return out1 + out2 + out3, t
 
 
-class BMP390:
+class BMP390(Chip):
     def __init__(self, i2c, addr=0x77, name="bmp390", sleep_ms=None, osr_p=3, osr_t=0, stuck_limit=20):
         """osr_p/osr_t: oversampling codes 0..5 (x1..x32); default x8 / x1, Bosch "standard"."""
-        self.i2c = i2c
-        self.addr = addr
-        self.name = name
-        self._sleep = sleep_ms or time.sleep_ms
+        Chip.__init__(self, i2c, addr, name, sleep_ms, stuck_limit)
         self.osr = (osr_t << 3) | osr_p
         us = 234 + 392 + (1 << osr_p) * 2020 + 163 + (1 << osr_t) * 2020  # datasheet, both enabled
         self.wait_ms = (us + 999) // 1000
-        self._one = bytearray(1)
         self._buf = bytearray(21)
         self._data = memoryview(self._buf)[:6]
-        self._stuck = Stuck(name, stuck_limit)
         self.cal = None
 
-    def _nack(self):
-        return BusError(self.name, "no ACK at 0x%02x (absent, unpowered or cable pulled)" % self.addr)
-
-    def _read(self, reg, buf):
-        try:
-            self.i2c.readfrom_mem_into(self.addr, reg, buf)
-        except OSError:
-            raise self._nack()
-        return buf
-
-    def _write(self, reg, value):
-        self._one[0] = value
-        try:
-            self.i2c.writeto_mem(self.addr, reg, self._one)
-        except OSError:
-            raise self._nack()
-
     def init(self):
-        """Check the chip id, read the calibration once, set oversampling; returns self."""
-        cid = self._read(_CHIP_ID, self._one)[0]
-        if cid not in CHIP_IDS:
+        """Check the chip id (0x60 BMP390, 0x50 BMP388), read the calibration once, set oversampling."""
+        cid = self._reg(_CHIP_ID)
+        if cid != 0x60 and cid != 0x50:
             raise RangeError(self.name, "chip id 0x%02x, expected 0x60 (BMP390) or 0x50 (BMP388)" % cid)
-        self.cal = parse_calibration(self._read(_NVM_PAR, self._buf))
-        self._write(_OSR, self.osr)
-        self._write(_CONFIG, 0)  # IIR off: single forced shots minutes apart
+        self.cal = parse_calibration(self._io(_NVM_PAR, self._buf))
+        self._reg(_OSR, self.osr)
+        self._reg(_CONFIG, 0)  # IIR off: single forced shots minutes apart
         return self
 
     def measure(self):
         """(pa, t_c) from one forced conversion."""
         if self.cal is None:
             self.init()
-        self._write(_PWR_CTRL, _FORCED)
+        self._reg(_PWR_CTRL, _FORCED)
         self._sleep(self.wait_ms)
         for i in range(_RETRIES + 1):
-            if self._read(_STATUS, self._one)[0] & _DRDY == _DRDY:
+            if self._reg(_STATUS) & _DRDY == _DRDY:
                 break
             if i == _RETRIES:
                 raise NotReadyError(self.name, "no drdy %d ms after a forced conversion" % (self.wait_ms + _RETRIES))
             self._sleep(1)
-        d = self._read(_DATA, self._data)
+        d = self._io(_DATA, self._data)
         p_raw = d[0] | (d[1] << 8) | (d[2] << 16)
         t_raw = d[3] | (d[4] << 8) | (d[5] << 16)
         pa, t = compensate(self.cal, p_raw, t_raw)
-        if not T_MIN_C <= t <= T_MAX_C:
-            raise RangeError(self.name, "temperature %.2f degC outside %.0f..%.0f" % (t, T_MIN_C, T_MAX_C))
-        if not P_MIN_PA <= pa <= P_MAX_PA:
-            raise RangeError(self.name, "pressure %.0f Pa outside %.0f..%.0f" % (pa, P_MIN_PA, P_MAX_PA))
-        self._stuck.check(p_raw ^ t_raw)  # 24-bit: a small int on every port
+        self._range("temperature degC", t, -40, 85)
+        self._range("pressure Pa", pa, 30000, 125000)
+        self._same(p_raw ^ t_raw)  # 24-bit: a small int on every port
         return pa, t

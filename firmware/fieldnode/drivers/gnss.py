@@ -43,14 +43,6 @@ def days_from_civil(y, m, d):
     return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
 
 
-def _hex(c):
-    if 0x30 <= c <= 0x39:
-        return c - 0x30
-    if 0x41 <= c <= 0x46 or 0x61 <= c <= 0x66:
-        return (c | 0x20) - 0x57
-    return -256  # makes the checksum compare fail
-
-
 class GNSS:
     def __init__(self, uart, name="gnss", ticks_ms=None, chunk=64):
         self.uart = uart
@@ -122,7 +114,10 @@ class GNSS:
         cs = 0
         for i in range(1, star):
             cs ^= line[i]
-        if cs != (_hex(line[star + 1]) << 4) + _hex(line[star + 2]):
+        for i in (1, 2):  # hex digits, either case; anything else makes the compare fail
+            c = line[star + i] | 0x20  # (no control characters get this far)
+            cs ^= (c - 0x30 if 0x30 <= c <= 0x39 else c - 0x57 if 0x61 <= c <= 0x66 else 0x100) << 4 * (2 - i)
+        if cs:
             self.bad_checksum += 1
             return
         self.sentences += 1
@@ -170,19 +165,12 @@ class GNSS:
         self._scale = scale
         return -v if neg else v
 
-    def _num(self, k):
-        """Field k as a float; None if empty."""
+    def _num(self, k, whole=False):
+        """Field k as a float (``whole``: the integer part, hhmmss.ss -> hhmmss); None if empty."""
         if not self._len(k):
             return None
         v = self._digits(k)
-        return v / self._scale
-
-    def _int(self, k):
-        """Integer part of field k (hhmmss.ss -> hhmmss); None if empty."""
-        if not self._len(k):
-            return None
-        v = self._digits(k)
-        return v // self._scale
+        return v // self._scale if whole else v / self._scale
 
     def _coord(self, k, pos, neg):
         """ddmm.mmmm / dddmm.mmmm in field k, hemisphere in k + 1 -> signed degrees."""
@@ -202,10 +190,10 @@ class GNSS:
         return deg
 
     def _gga(self):
-        q = self._int(6)
+        q = self._num(6, True)
         if q is None:
             raise ValueError
-        sats = self._int(7)
+        sats = self._num(7, True)
         hdop = self._num(8)
         if q:
             lat = self._coord(2, 0x4E, 0x53)
@@ -225,7 +213,7 @@ class GNSS:
         if self._line[self._f[2]] != 0x41:  # 'A'; 'V' = void
             self.fix = False
             return
-        hms, dmy = self._int(1), self._int(9)
+        hms, dmy = self._num(1, True), self._num(9, True)
         if hms is None or dmy is None:
             raise ValueError
         hh, mi, ss = hms // 10000, hms // 100 % 100, hms % 100

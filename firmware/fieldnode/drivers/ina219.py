@@ -17,11 +17,11 @@ StuckError. Zero current at night is a legitimate constant and trips nothing.
 """
 
 import math
-import time
 
 from micropython import const
 
-from fieldnode.errors import BusError, ConfigError, RangeError, StuckError
+from fieldnode.drivers import Chip
+from fieldnode.errors import ConfigError, RangeError, StuckError
 
 _CONFIG = const(0x00)
 _BUS = const(0x02)  # bits 15:3 x 4 mV, bit1 CNVR, bit0 OVF
@@ -33,15 +33,11 @@ _OVF = const(0x01)
 _ADC_128X_CONT = const(0x07FF)  # BADC = SADC = 12-bit x 128, MODE 7 (shunt + bus, continuous)
 _POLLS = const(32)
 _POLL_MS = const(5)  # 32 x 5 ms > one cycle of 2 x 68.1 ms
-_BUS_MAX_V = 26.0  # absolute maximum of the bus pin
 
 
-class INA219:
+class INA219(Chip):
     def __init__(self, i2c, addr=0x40, name="ina219", sleep_ms=None, shunt_ohm=0.1, max_current_a=1.0):
-        self.i2c = i2c
-        self.addr = addr
-        self.name = name
-        self._sleep = sleep_ms or time.sleep_ms
+        Chip.__init__(self, i2c, addr, name, sleep_ms)
         self.shunt_ohm = shunt_ohm
         self.max_current_a = max_current_a
         self.resets = 0
@@ -62,23 +58,10 @@ class INA219:
                 return cal, (pg << 11) | _ADC_128X_CONT, 0.04096 / (cal * shunt_ohm)
         raise ConfigError("ina219: %.0f mV across the shunt exceeds the 320 mV range" % (v_max * 1000))
 
-    def _bus_error(self):
-        return BusError(self.name, "no ACK at 0x%02x (absent, unpowered or cable pulled)" % self.addr)
-
-    def _word(self, reg):
-        try:
-            self.i2c.readfrom_mem_into(self.addr, reg, self._b2)
-        except OSError:
-            raise self._bus_error() from None
-        return (self._b2[0] << 8) | self._b2[1]
-
     def _put(self, reg, val):
         self._b2[0] = val >> 8
         self._b2[1] = val & 0xFF
-        try:
-            self.i2c.writeto_mem(self.addr, reg, self._b2)
-        except OSError:
-            raise self._bus_error() from None
+        self._io(reg, self._b2, True)
 
     def init(self):
         self._put(_CONFIG, self.config)
@@ -100,9 +83,7 @@ class INA219:
         if bus & _OVF:
             limit = 32767 * self.current_lsb_a
             raise RangeError(self.name, "math overflow (OVF): current beyond +-%.2f A or power too high" % limit)
-        volts = (bus >> 3) * 0.004
-        if volts > _BUS_MAX_V:
-            raise RangeError(self.name, "bus %.2f V, valid 0..%.0f V" % (volts, _BUS_MAX_V))
+        volts = self._range("bus V", (bus >> 3) * 0.004, 0, 26)  # 26 V: absolute maximum of the bus pin
         raw = self._word(_CURRENT)
         self._word(_POWER)  # clears CNVR: the next read waits for a fresh conversion
         return (raw - 0x10000 if raw & 0x8000 else raw) * self.current_lsb_a, volts

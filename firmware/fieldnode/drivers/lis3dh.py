@@ -13,11 +13,11 @@ real part, ~2 deg) is not calibrated here.
 
 import math
 import struct
-import time
 
 from micropython import const
 
-from fieldnode.errors import BusError, NotReadyError, RangeError, Stuck
+from fieldnode.drivers import Chip
+from fieldnode.errors import NotReadyError, RangeError
 
 _WHO_AM_I = const(0x0F)
 _CTRL_REG1 = const(0x20)  # ODR 7:4, LPen 3, Zen Yen Xen 2:0
@@ -31,72 +31,44 @@ _XYZ_ON = const(0x07)
 _BDU_HR_2G = const(0x88)
 _ZYXDA = const(0x08)
 _POLLS = const(20)
-_MG = 0.001  # g per digit, HR +-2 g
-_G_MIN = 0.5  # |a| outside this band: not static, tilt refused
-_G_MAX = 1.5
 
 
-class LIS3DH:
+class LIS3DH(Chip):
     def __init__(self, i2c, addr=0x18, name="lis3dh", sleep_ms=None, odr=5, samples=4):
-        self.i2c = i2c
-        self.addr = addr
-        self.name = name
-        self._sleep = sleep_ms or time.sleep_ms
+        Chip.__init__(self, i2c, addr, name, sleep_ms)  # stuck at 20: HR noise (~2 mg rms) never repeats so long
         self.odr = odr  # CTRL_REG1 ODR code: 5 = 100 Hz
         self.samples = samples
         self._buf = bytearray(6)
-        self._b1 = bytearray(1)
-        self._stuck = Stuck(name, limit=20)  # HR noise (~2 mg rms) makes 20 equal samples impossible
-
-    def _bus_error(self):
-        return BusError(self.name, "no ACK at 0x%02x (absent, unpowered or cable pulled)" % self.addr)
-
-    def _r(self, reg):
-        try:
-            self.i2c.readfrom_mem_into(self.addr, reg, self._b1)
-        except OSError:
-            raise self._bus_error() from None
-        return self._b1[0]
-
-    def _w(self, reg, val):
-        self._b1[0] = val
-        try:
-            self.i2c.writeto_mem(self.addr, reg, self._b1)
-        except OSError:
-            raise self._bus_error() from None
 
     def init(self):
-        who = self._r(_WHO_AM_I)
+        who = self._reg(_WHO_AM_I)
         if who != _ID:
             raise RangeError(self.name, "WHO_AM_I 0x%02x at 0x0f, expected 0x33 (wrong chip?)" % who)
-        self._w(_CTRL_REG5, 0x80)  # BOOT: reload trimming
+        self._reg(_CTRL_REG5, 0x80)  # BOOT: reload trimming
         self._sleep(10)
-        self._w(_CTRL_REG1, (self.odr << 4) | _XYZ_ON)
-        self._w(_CTRL_REG4, _BDU_HR_2G)
+        self._reg(_CTRL_REG1, (self.odr << 4) | _XYZ_ON)
+        self._reg(_CTRL_REG4, _BDU_HR_2G)
         return self
 
     def power_down(self):
         """ODR 0: ~0.5 uA. ``init()`` wakes it again."""
-        self._w(_CTRL_REG1, _XYZ_ON)
+        self._reg(_CTRL_REG1, _XYZ_ON)
 
     def read_g(self):
-        """One sample (x, y, z) in g; waits for ZYXDA (NotReadyError if it never rises)."""
+        """One sample (x, y, z) in g (HR +-2 g: 1 mg per digit); waits for ZYXDA (NotReadyError if it never rises)."""
         for _ in range(_POLLS):
-            if self._r(_STATUS) & _ZYXDA:
+            if self._reg(_STATUS) & _ZYXDA:
                 break
             self._sleep(2)
         else:
             raise NotReadyError(self.name, "no new sample after %d polls (powered down? ODR %d)" % (_POLLS, self.odr))
-        try:
-            self.i2c.readfrom_mem_into(self.addr, _OUT_X_L | _AUTO_INC, self._buf)
-        except OSError:
-            raise self._bus_error() from None
-        self._stuck.check(bytes(self._buf))
+        self._same(bytes(self._io(_OUT_X_L | _AUTO_INC, self._buf)))
         x, y, z = struct.unpack_from("<hhh", self._buf)
-        return (x >> 4) * _MG, (y >> 4) * _MG, (z >> 4) * _MG
+        return (x >> 4) / 1000, (y >> 4) / 1000, (z >> 4) / 1000
 
     def tilt_deg(self):
-        """Angle of the z axis from vertical, degrees, from ``samples`` averaged static readings."""
+        """Angle of the z axis from vertical, degrees, from ``samples`` averaged static readings;
+        RangeError unless |a| is within 0.5..1.5 g (not static, or broken)."""
         sx = sy = sz = 0.0
         for _ in range(self.samples):
             x, y, z = self.read_g()
@@ -104,8 +76,5 @@ class LIS3DH:
             sy += y
             sz += z
         n = self.samples
-        g = math.sqrt(sx * sx + sy * sy + sz * sz) / n
-        if not _G_MIN <= g <= _G_MAX:
-            raise RangeError(self.name, "|a| = %.3f g, expected %.1f..%.1f g when static" % (g, _G_MIN, _G_MAX))
-        c = sz / n / g
-        return math.degrees(math.acos(max(-1.0, min(1.0, c))))
+        g = self._range("acceleration |a| (g)", math.sqrt(sx * sx + sy * sy + sz * sz) / n, 0.5, 1.5)
+        return math.degrees(math.acos(max(-1.0, min(1.0, sz / n / g))))

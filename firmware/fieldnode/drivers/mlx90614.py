@@ -8,58 +8,37 @@ CRC-8 (poly 0x07, init 0) over SA+W, command, SA+R, LSB, MSB, so it needs our ad
 Temperatures are 0.02 K/LSB; bit 15 set is the chip's error flag, not a temperature.
 """
 
-import time
-
 from micropython import const
 
-from fieldnode.errors import BusError, CrcError, RangeError, Stuck
+from fieldnode.drivers import Chip
+from fieldnode.errors import CrcError, RangeError
 
 _TA = const(0x06)  # RAM: ambient (die) temperature
 _TOBJ1 = const(0x07)  # RAM: object temperature, zone 1
 _EMISSIVITY = const(0x24)  # EEPROM 0x04: ke = round(65535 * emissivity)
 
-OBJECT_MIN_C = -70.0
-OBJECT_MAX_C = 382.2  # 0x7FFF * 0.02 K
-AMBIENT_MIN_C = -40.0  # Ta calibration range
-AMBIENT_MAX_C = 125.0
-
-
-def _pec(crc, b):
-    """One byte of the SMBus PEC (CRC-8, poly 0x07, no reflection)."""
-    crc ^= b
-    for _ in range(8):
-        crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
-    return crc
-
 
 def smbus_pec(data):
-    """PEC of a byte sequence, e.g. smbus_pec(b"\\xb4\\x07\\xb5\\xd2\\x3a") == 0x30."""
+    """SMBus PEC (CRC-8, poly 0x07, init 0, no reflection) of a byte sequence, e.g.
+    smbus_pec(b"\\xb4\\x07\\xb5\\xd2\\x3a") == 0x30."""
     crc = 0
     for b in data:
-        crc = _pec(crc, b)
+        crc ^= b
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
     return crc
 
 
-class MLX90614:
+class MLX90614(Chip):
     def __init__(self, i2c, addr=0x5A, name="mlx90614", sleep_ms=None, stuck_limit=50):
-        self.i2c = i2c
-        self.addr = addr
-        self.name = name
-        self._sleep = sleep_ms or time.sleep_ms
+        Chip.__init__(self, i2c, addr, name, sleep_ms, stuck_limit)
         self._buf = bytearray(3)
-        # Only the object channel is guarded: it is noisy, so a frozen word means a frozen
-        # chip. Ta is a quiet die temperature that legitimately repeats for minutes.
-        self._stuck = Stuck(name, stuck_limit)
 
     def read_word(self, cmd):
         """One PEC-checked SMBus read-word of RAM/EEPROM ``cmd``; returns the 16-bit value."""
-        buf = self._buf
-        try:
-            self.i2c.readfrom_mem_into(self.addr, cmd, buf)
-        except OSError:
-            raise BusError(self.name, "no ACK at 0x%02x (absent, unpowered or cable pulled)" % self.addr)
+        buf = self._io(cmd, self._buf)
         sa = self.addr << 1
-        crc = _pec(_pec(_pec(_pec(_pec(0, sa), cmd), sa | 1), buf[0]), buf[1])
+        crc = smbus_pec((sa, cmd, sa | 1, buf[0], buf[1]))
         if crc != buf[2]:
             raise CrcError(self.name, "PEC of cmd 0x%02x: expected 0x%02x, got 0x%02x" % (cmd, crc, buf[2]))
         return buf[0] | (buf[1] << 8)
@@ -73,20 +52,19 @@ class MLX90614:
         raw = self.read_word(cmd)
         if raw & 0x8000:
             raise RangeError(self.name, "error flag set in cmd 0x%02x (raw 0x%04x)" % (cmd, raw))
-        t = raw * 0.02 - 273.15
-        if not lo <= t <= hi:
-            raise RangeError(self.name, "cmd 0x%02x: %.2f degC outside %.1f..%.1f" % (cmd, t, lo, hi))
-        return raw, t
+        return raw, self._range("cmd 0x%02x: degC" % cmd, raw * 0.02 - 273.15, lo, hi)
 
     def object_c(self):
         """Object (Tobj1) temperature in degC, as the chip computes it with its emissivity."""
-        raw, t = self._temp_c(_TOBJ1, OBJECT_MIN_C, OBJECT_MAX_C)
-        self._stuck.check(raw)
+        raw, t = self._temp_c(_TOBJ1, -70, 382.2)  # 0x7FFF x 0.02 K
+        # only the object channel is guarded: it is noisy, so a frozen word means a frozen chip;
+        # Ta is a quiet die temperature that legitimately repeats for minutes
+        self._same(raw)
         return t
 
     def ambient_c(self):
-        """Sensor die (ambient) temperature in degC."""
-        return self._temp_c(_TA, AMBIENT_MIN_C, AMBIENT_MAX_C)[1]
+        """Sensor die (ambient) temperature in degC (the chip's Ta calibration range)."""
+        return self._temp_c(_TA, -40, 125)[1]
 
     def emissivity(self):
         """The emissivity setting in EEPROM (0.1..1.0; factory 1.0)."""

@@ -8,23 +8,17 @@ CRC). Reading before the conversion ends is NACKed by the chip; we retry a few t
 then raise NotReadyError. RH slightly outside 0..100 % is normal and clamped.
 """
 
-import time
-
 from micropython import const
 
-from fieldnode.errors import BusError, CrcError, NotReadyError, RangeError, Stuck
+from fieldnode.drivers import Chip
+from fieldnode.errors import CrcError, NotReadyError
 
 _MEASURE_HIGH = const(0xFD)  # T + RH, high repeatability
 _SERIAL = const(0x89)
 _SOFT_RESET = const(0x94)
 _WAIT_HIGH_MS = const(9)  # datasheet max 8.3 ms
 _WAIT_SERIAL_MS = const(10)  # as the Sensirion driver
-_WAIT_RESET_MS = const(1)
 _RETRIES = const(5)  # extra 1 ms polls after the datasheet wait
-
-T_MIN_C = -40.0
-T_MAX_C = 125.0
-RH_SLACK_PCT = 5.0  # beyond 0..100 by more than this is not physics but a broken reading
 
 
 def crc8(data, start=0, n=2):
@@ -37,25 +31,14 @@ def crc8(data, start=0, n=2):
     return crc
 
 
-class SHT4x:
+class SHT4x(Chip):
     def __init__(self, i2c, addr=0x44, name="sht4x", sleep_ms=None, stuck_limit=20):
-        self.i2c = i2c
-        self.addr = addr
-        self.name = name
-        self._sleep = sleep_ms or time.sleep_ms
-        self._cmd = bytearray(1)
+        Chip.__init__(self, i2c, addr, name, sleep_ms, stuck_limit)
         self._buf = bytearray(6)
-        self._stuck = Stuck(name, stuck_limit)
-
-    def _nack(self):
-        return BusError(self.name, "no ACK at 0x%02x (absent, unpowered or cable pulled)" % self.addr)
 
     def _send(self, cmd):
-        self._cmd[0] = cmd
-        try:
-            self.i2c.writeto(self.addr, self._cmd)
-        except OSError:
-            raise self._nack()
+        self._b1[0] = cmd
+        self._io(None, self._b1, True)
 
     def _transact(self, cmd, wait_ms):
         """Send ``cmd``, wait, read the 6-byte answer; returns (word1, word2) after CRC checks."""
@@ -83,13 +66,10 @@ class SHT4x:
     def measure(self):
         """(t_c, rh_pct): one high-precision measurement; RH clamped to 0..100 %."""
         st, srh = self._transact(_MEASURE_HIGH, _WAIT_HIGH_MS)
-        t = -45.0 + 175.0 * st / 65535.0
-        rh = -6.0 + 125.0 * srh / 65535.0
-        if not T_MIN_C <= t <= T_MAX_C:
-            raise RangeError(self.name, "temperature %.2f degC outside %.0f..%.0f" % (t, T_MIN_C, T_MAX_C))
-        if not -RH_SLACK_PCT <= rh <= 100.0 + RH_SLACK_PCT:
-            raise RangeError(self.name, "humidity %.1f %% outside %.0f..%.0f" % (rh, -RH_SLACK_PCT, 100 + RH_SLACK_PCT))
-        self._stuck.check((st << 8) ^ srh)  # small int on every port; equal words -> equal key
+        t = self._range("temperature degC", -45.0 + 175.0 * st / 65535.0, -40, 125)
+        # RH beyond 0..100 by more than 5 % is not physics but a broken reading
+        rh = self._range("humidity %", -6.0 + 125.0 * srh / 65535.0, -5, 105)
+        self._same((st << 8) ^ srh)  # small int on every port; equal words -> equal key
         return t, min(max(rh, 0.0), 100.0)
 
     def serial(self):
@@ -100,4 +80,4 @@ class SHT4x:
     def reset(self):
         """Soft reset (the chip returns to idle within 1 ms)."""
         self._send(_SOFT_RESET)
-        self._sleep(_WAIT_RESET_MS)
+        self._sleep(1)

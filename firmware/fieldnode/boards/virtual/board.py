@@ -80,6 +80,7 @@ class VirtualBoard:
         lon=5.0,
         alt_m=10.0,
         flash_blocks=64,
+        flash_img=None,
     ):
         self.state_dir = state_dir
         self.speed = speed
@@ -130,7 +131,7 @@ class VirtualBoard:
         self.gnss_uart = GNSSUart(t, seed=seed + 9)
         for name in faults or {}:
             self.set_fault(name, faults[name])
-        self.flash_dev = FileBlockDev(state_dir + "/flash.img", 4096, flash_blocks)
+        self.flash_dev = FileBlockDev(flash_img or state_dir + "/flash.img", 4096, flash_blocks)
         if self.faults.get("powercut_at_write"):
             self.flash_dev.arm(int(self.faults["powercut_at_write"]))
         self.flash_root = mount(self.flash_dev, "/flash")
