@@ -84,7 +84,7 @@ def main():
         _copy(o["config"], board.flash_root + "/config.json")
     until_ms = int(o.get("until", 0)) * 1000
     gc.collect()
-    sim_data = gc.mem_alloc() - _SIM
+    sim_data = gc.mem_alloc() - _SIM - board.mount_bytes
     board.measure_heap = "stats" in o
     wakes = 0
     node = None
@@ -103,6 +103,11 @@ def main():
                 node = Node(board)  # a reset: rebuilt from flash and RTC memory
             else:
                 board.lightsleep(ms)
+    except MemoryError:
+        import micropython
+
+        micropython.mem_info()  # where the heap stood: for the bench's min-heap search and for humans
+        raise
     except PowerCut:
         board.save_world()
         print("vnode: power cut at flash write %d" % board.flash_dev.writes)

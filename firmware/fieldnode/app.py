@@ -9,6 +9,7 @@ log only when the gateway acked that frame. Without a valid config the node is
 "unprovisioned": it still says hello and answers diagnostics, and measures nothing.
 """
 
+import gc
 import struct
 import sys
 
@@ -46,6 +47,7 @@ FAULT_WORDS = (
     "spectral_up spectral_down ir_canopy ir_sky air_th air_pressure accelerometer gnss fuel_gauge flash "
     "clock_unsynced config"
 )
+_SANE_EPOCH_MS = 1704067200000  # 2024-01-01
 _RTC_MAGIC = 0x464C  # "FL"
 _RTC_HDR = ">HIIBBi"  # magic, last sample s, last health s, power mode, flags, link guard top
 
@@ -130,6 +132,7 @@ class Node:
         ms = max(1000, (nxt * 1000) - b.time_ms())
         deep = mode == "survival"
         self.save_rtc()
+        gc.collect()  # sleep with the garbage gone: the next wake starts from a tidy heap
         return ms, deep
 
     def _sample(self, now):
@@ -213,7 +216,7 @@ class Node:
             "log_pending": self.log.count_pending,
             "link": lk.stats(),
             "faults": faults,
-            "clock_offset_ms": self.clock_offset_ms,
+            "clock_offset_ms": max(-2147483647, min(2147483647, self.clock_offset_ms)),
         }
         if smp.battery_v is not None:
             h["battery_v"] = round(smp.battery_v, 3)
@@ -239,6 +242,8 @@ class Node:
         delta = self.link.sync_time()
         if delta is None:
             return
+        if self.board.time_ms() + delta < _SANE_EPOCH_MS:
+            return  # an answer that would put the clock before 2024 is wrong, whoever sent it
         self.clock_offset_ms = delta
         if delta > 500 or delta < -500:
             self.board.step_clock_ms(delta)

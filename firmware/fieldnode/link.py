@@ -32,6 +32,8 @@ class Link:
         self._time_reply = None
         self.tx_frames = self.acked_frames = self.retries = self.rx_bad = self.rx_frames = 0
         self.failed = 0  # deliveries that ran out of attempts
+        self._requests = []  # requests waiting for listen(); at most 4
+        self.dropped_requests = 0
         self.last_error = None
 
     # ---- sending ----
@@ -78,8 +80,12 @@ class Link:
 
     # ---- receiving ----
     def listen(self, ms):
-        """Handle whatever the gateway sends for ``ms`` real milliseconds."""
-        self._wait(lambda: False, ms)
+        """Answer the requests that came in, then any arriving within ``ms`` real milliseconds of the last."""
+        self._serve()
+        for _ in range(8):  # a chattering gateway cannot keep the node awake for ever
+            if not self._wait(lambda: bool(self._requests), ms):
+                return
+            self._serve()
 
     def _wait(self, done, ms):
         if done():
@@ -127,9 +133,18 @@ class Link:
             if m["auth"] != "hmac" and t != "diag_request":
                 self.rx_bad += 1  # only diagnostics may come keyless
                 return
+            if len(self._requests) < 4:
+                self._requests.append(m)  # answered in listen(): not while a report is in flight
+            else:
+                self.dropped_requests += 1
+
+    def _serve(self):
+        while self._requests:
+            m = self._requests.pop(0)
             reply = self.on_request(m)
             if reply is not None:
-                self._reply(reply, t == "diag_request" and m["auth"] != "hmac")
+                self._reply(reply, m["type"] == "diag_request" and m["auth"] != "hmac")
+            m = reply = None
 
     def _reply(self, reply, keyless):
         """Send a reply; one too big for a frame is split by items (diagnostics), never dropped silently."""

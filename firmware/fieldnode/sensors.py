@@ -8,6 +8,8 @@ A failed sensor is retried (re-initialised) on the next read; its last error is 
 diagnostics. Nothing here allocates per read beyond the floats the drivers return.
 """
 
+from array import array
+
 from fieldnode.drivers.as7341 import AS7341
 from fieldnode.drivers.bmp390 import BMP390
 from fieldnode.drivers.gnss import GNSS
@@ -21,8 +23,8 @@ from fieldnode.errors import SensorError
 
 class Sample:
     def __init__(self):
-        self.up = [0.0] * 10  # AS7341 basic counts, up-looking (incident)
-        self.down = [0.0] * 10  # down-looking (reflected)
+        self.up = array("f", bytes(40))  # AS7341 basic counts, up-looking (incident); unboxed floats
+        self.down = array("f", bytes(40))  # down-looking (reflected)
         self.spectral_ok = False
         self.ir_canopy_c = None  # brightness temperature, down-looking IR
         self.ir_sky_c = None

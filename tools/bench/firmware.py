@@ -76,11 +76,11 @@ def _stats(node):
     return {k: int(v) for k, v in s.items()}
 
 
-def min_heap_kb(days=1.0, lo=64, hi=1024, seed=1):
-    """Smallest -X heapsize (KB, to 8 KB) that completes ``days`` (binary search)."""
-    while hi - lo > 8:
+def min_heap_kb(days=1.0, lo=96, hi=512, seed=1):
+    """Smallest -X heapsize (KB, to 4 KB) that completes ``days`` with diagnostics (binary search)."""
+    while hi - lo > 4:
         mid = (lo + hi) // 2
-        node, peer, _, _ = run_node(days, heap="%dK" % mid, seed=seed, stats=False)
+        node, peer, _, _ = run_node(days, heap="%dK" % mid, seed=seed, stats=False, peer_class=_AskingPeer)
         ok = node.returncode == 0 and len(peer.of_type("report")) >= int(23 * days)
         if ok:
             hi = mid

@@ -144,10 +144,13 @@ class SimClock:
 
     def __init__(self, state_dir):
         self.path = os.path.join(state_dir, "clock")
+        self.last = None
 
     def __call__(self):
         try:
             with open(self.path) as f:
-                return int(f.read().split()[0]) / 1000.0
+                self.last = int(f.read().split()[0]) / 1000.0
         except (OSError, ValueError, IndexError):
-            return 0.0
+            if self.last is None:
+                raise RuntimeError("the virtual node has not published its clock yet (%s)" % self.path) from None
+        return self.last

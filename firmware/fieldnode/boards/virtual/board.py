@@ -134,7 +134,11 @@ class VirtualBoard:
         self.flash_dev = FileBlockDev(flash_img or state_dir + "/flash.img", 4096, flash_blocks)
         if self.faults.get("powercut_at_write"):
             self.flash_dev.arm(int(self.faults["powercut_at_write"]))
+        gc.collect()
+        a = gc.mem_alloc()
         self.flash_root = mount(self.flash_dev, "/flash")
+        gc.collect()
+        self.mount_bytes = gc.mem_alloc() - a  # littlefs's own state: firmware cost on a real board too
         self.uart = _LinkUART(uart_path, self) if uart_path else None
         self._update_world()
 
@@ -188,8 +192,10 @@ class VirtualBoard:
 
     def publish_time(self):
         """Write the world's UTC time for the harness (the gateway's NTP-true clock)."""
-        with open(self._clock_path, "w") as f:
+        tmp = self._clock_path + ".tmp"
+        with open(tmp, "w") as f:
             f.write("%d %d\n" % (self._true_ms, self.time_ms()))
+        os.rename(tmp, self._clock_path)  # atomic: the harness never reads half a line
 
     # ---- power, reset, memory ----
     def reset_cause(self):
