@@ -83,6 +83,7 @@ class Node:
         self.clock_offset_ms = 0
         self.last_tilt = None
         self.wakes = 0
+        self._cause_told = self.cause == "deepsleep"
         self._restore_rtc()
 
     def _plan(self, mode):
@@ -209,15 +210,20 @@ class Node:
         h = {
             "time": now,
             "power_mode": self.power.mode,
-            "reset_cause": self.cause,
             "uptime_h": b.uptime_s() // 3600,
             "free_heap_kb": b.mem_free() // 1024,
             "log_fill_pct": int(self.log.fill_pct()),
             "log_pending": self.log.count_pending,
             "link": lk.stats(),
-            "faults": faults,
-            "clock_offset_ms": max(-2147483647, min(2147483647, self.clock_offset_ms)),
         }
+        # every byte counts (4 KB a day): what is empty, zero or already said is left out
+        if faults:
+            h["faults"] = faults
+        if self.clock_offset_ms:
+            h["clock_offset_ms"] = max(-2147483647, min(2147483647, self.clock_offset_ms))
+        if not self._cause_told:
+            h["reset_cause"] = self.cause  # the first health after a reset says why
+            self._cause_told = True
         if smp.battery_v is not None:
             h["battery_v"] = round(smp.battery_v, 3)
         if smp.soc_pct is not None:
@@ -296,6 +302,8 @@ class Node:
                 return _typed(name, extra[name]), last
         msg = self._report(iv)
         for name in extra:
+            if name == "health":
+                extra[name].pop("time", None)  # the report's own interval times place it
             msg[name] = extra[name]
         return msg, last
 

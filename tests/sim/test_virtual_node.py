@@ -101,9 +101,21 @@ def test_powercut_loses_nothing_that_was_acknowledged():
 
 
 def _health(peer):
-    """Every health record (riding on reports or alone), oldest first."""
-    hs = [m["health"] for m in peer.of_type("report") if "health" in m] + peer.of_type("health")
-    return sorted(hs, key=lambda h: h.get("time", 0))
+    """Every health record (riding on reports or alone), oldest first, with defaults filled in.
+
+    A health record riding on a report carries no time of its own: it was taken when the
+    report's last interval closed."""
+    hs = []
+    for m in peer.of_type("report"):
+        if "health" in m:
+            h = dict(m["health"])
+            h.setdefault("time", m["start"] + 60 * m["interval_min"] * len(m["samples"]))
+            hs.append(h)
+    hs += [dict(h) for h in peer.of_type("health")]
+    for h in hs:
+        h.setdefault("faults", [])
+        h.setdefault("clock_offset_ms", 0)
+    return sorted(hs, key=lambda h: h["time"])
 
 
 def _noon_run(faults, hours=3, seed=3):
