@@ -1,60 +1,69 @@
-"""`fieldline demo`: a MicroPython node and CPython exchanging real frames over a pseudo-terminal.
+"""`fieldline demo`: the virtual field demo: the real firmware as a virtual node, talking to CPython.
 
-    fieldline demo --reports 4
+    fieldline demo --days 1 --fault shade_up=0.3
 
-The node is the MicroPython unix port running project code compiled with mpy-cross; the
-CPython side authenticates each frame, acks it and answers time sync (tools.virtual_field.peer).
+A virtual node (the firmware compiled with mpy-cross, on the MicroPython unix port) samples
+its simulated field every minute, summarises, logs to its littlefs image and sends hourly
+reports over a pseudo-terminal; the CPython peer authenticates, acks, answers time sync and
+prints what a grower would see, then a check of the day against the field model's truth.
 """
 
-import os
-import subprocess
+import shutil
+import tempfile
 import time
 
 import typer
 
-from tools.mpy import compile_tree
-from tools.paths import ROOT, micropython_exe
-from tools.virtual_field.peer import NodePeer, PtyLink
-
-DEMO_DEVICE = 0x0F1E0001
-DEMO_KEY = bytes.fromhex("5f1e1d2c3b4a59687786950a1b2c3d4e5f60718293a4b5c6d7e8f90112233445")
+from tools.bench.firmware import accuracy, run_node
+from tools.node_cli import parse_faults
+from tools.virtual_field.node import START
 
 
 def demo(
-    reports: int = typer.Option(4, min=1, max=32, help="interval summaries the node sends"),
-    timeout: float = typer.Option(30.0, help="give up after this many seconds"),
+    days: float = typer.Option(1.0, min=0.1, max=14, help="simulated days to run"),
+    seed: int = typer.Option(1, help="seed of the virtual field"),
+    fault: list[str] = typer.Option(None, "--fault", help="NAME=VALUE fault knob, repeatable"),
 ):
-    """Run a MicroPython node against CPython over a pty and show every frame."""
-    build = compile_tree()
-    script = os.path.join(ROOT, "tools", "virtual_field", "demo_node_mp.py")
-    link = PtyLink()
-    peer = NodePeer(link, {DEMO_DEVICE: DEMO_KEY})
-    env = dict(os.environ, MICROPYPATH=build)
-    cmd = [micropython_exe(), "-X", "heapsize=128K", script, link.slave_path, str(DEMO_DEVICE), DEMO_KEY.hex(),
-           str(reports)]
-    typer.echo("demo: MicroPython node %08x on %s" % (DEMO_DEVICE, link.slave_path))
-    node = subprocess.Popen(cmd, env=env)
-    t0 = time.monotonic()
+    """Run a virtual node for a simulated day against CPython and show what arrives."""
     try:
-        while node.poll() is None and time.monotonic() - t0 < timeout:
-            for m in peer.pump(0.1):
-                typer.echo("gateway: %-9s counter %-3d auth %s %s" % (m["type"], m["counter"], m["auth"], _brief(m)))
-        peer.pump(0.2)
-    finally:
-        if node.poll() is None:
-            node.kill()
-        node.wait()
-        link.close()
-    got = len(peer.of_type("report"))
-    typer.echo("demo: %d/%d reports received and acked, %d bad frames" % (got, reports, sum(peer.errors.values())))
-    if got < reports or node.returncode != 0:
+        faults = parse_faults(fault)
+    except ValueError as e:
+        typer.echo("fieldline: %s" % e, err=True)
+        raise typer.Exit(2) from None
+    work = tempfile.mkdtemp(prefix="fieldline-demo-")
+    typer.echo("demo: virtual node (MicroPython, real firmware) for %g simulated day(s), faults %s"
+               % (days, faults or "none"))
+    t0 = time.monotonic()
+    node, peer, link, elapsed = run_node(days, seed=seed, faults=faults, workdir=work, stats=False)
+    shutil.rmtree(work, ignore_errors=True)
+    reports = peer.of_type("report")
+    typer.echo("%-17s %8s %8s %7s %8s %9s %7s" % ("hour (UTC)", "air C", "canopy C", "NDVI", "sun W/m2", "battery V",
+                                                 "faults"))
+    for m in reports:
+        s = m["stats"]
+        h = m.get("health", {})
+        typer.echo("%-17s %8s %8s %7s %8s %9s %7s" % (
+            time.strftime("%Y-%m-%d %H:%M", time.gmtime(m["start"])), _mean(s, "air_temperature", 1),
+            _mean(s, "canopy_temperature", 1), _mean(s, "ndvi", 3), _mean(s, "incident_shortwave", 0),
+            h.get("battery_v", "-"), ",".join(h.get("faults", [])) or "-"))
+    for m in reports:
+        d = m.get("daily")
+        if d:
+            typer.echo("daily %s: NDVI midday %s, air %s..%s C, canopy mean %s C, GDD %s" % (
+                time.strftime("%Y-%m-%d", time.gmtime(d["date"] * 86400)), d.get("ndvi_midday"), d.get("air_t_min"),
+                d.get("air_t_max"), d.get("canopy_t_mean"), d.get("gdd")))
+    ndvi_err, canopy_err, clear, _ = accuracy(peer, seed, START, int(days + 0.999))
+    typer.echo("demo: %d reports, %d frames, %d bytes from the node, %d bad frames, node exit %s, %.1f s"
+               % (len(reports), len(peer.messages), link.rx_bytes, sum(peer.errors.values()), node.returncode,
+                  time.monotonic() - t0))
+    if clear:
+        typer.echo("demo: against the field model's truth on %d clear day(s): NDVI error %.4f, canopy %.3f C"
+                   % (clear, ndvi_err, canopy_err))
+    if node.returncode != 0 or not reports or peer.errors:
+        typer.echo(node.text()[-2000:], err=True)
         raise typer.Exit(1)
 
 
-def _brief(m):
-    if m["type"] == "report":
-        s = m["stats"]
-        return "start %d air %.1f degC ndvi %.3f" % (m["start"], s["air_temperature"]["mean"][0], s["ndvi"]["mean"][0])
-    if m["type"] == "hello":
-        return "fw %s hw %s" % (m["fw_version"], m["hw"])
-    return ""
+def _mean(stats, q, dec):
+    vals = [v for v in stats.get(q, {}).get("mean", []) if v is not None]
+    return ("%." + str(dec) + "f") % (sum(vals) / len(vals)) if vals else "-"
