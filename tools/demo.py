@@ -20,7 +20,7 @@ from tools.virtual_field.node import START
 
 
 def demo(
-    days: float = typer.Option(1.0, min=0.1, max=14, help="simulated days to run"),
+    days: float = typer.Option(1.05, min=0.1, max=14, help="simulated days to run (a day and its midnight summary)"),
     seed: int = typer.Option(1, help="seed of the virtual field"),
     fault: list[str] = typer.Option(None, "--fault", help="NAME=VALUE fault knob, repeatable"),
 ):

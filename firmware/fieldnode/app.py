@@ -12,6 +12,7 @@ log only when the gateway acked that frame. Without a valid config the node is
 import gc
 import struct
 import sys
+from array import array
 
 import fieldnode
 from fieldnode import FW_VERSION, agro
@@ -286,7 +287,7 @@ class Node:
                     break
                 if iv and start != _start(iv[0]) + 60 * self.plan.summary_min * len(iv):
                     break
-                iv.append(bytes(payload))
+                iv.append(payload)  # a fresh bytes object per record: no copy needed
             else:
                 name = "health" if kind == K_HEALTH else "daily"
                 if name in extra or (not iv and extra):
@@ -409,7 +410,10 @@ class Settings:
 
     def __init__(self, src):
         for k in src.__dict__:
-            setattr(self, k, getattr(src, k))
+            v = getattr(src, k)
+            if isinstance(v, list) and v and isinstance(v[0], float):
+                v = array("f", v)  # calibration factors unboxed: 4 bytes each instead of 16
+            setattr(self, k, v)
 
 
 def _use(name):

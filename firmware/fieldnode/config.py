@@ -17,6 +17,7 @@ import binascii
 import errno
 import json
 import os
+from array import array
 
 from micropython import const
 
@@ -242,15 +243,21 @@ def get(cfg, keys=None):
     for r in _rows():
         if r[0] == "key" or (keys and r[0] not in keys and r[0].rpartition(".")[0] not in keys):
             continue
-        v = getattr(cfg, r[1])
-        out[r[0]] = list(v) if type(v) is list else v
+        out[r[0]] = _plain(getattr(cfg, r[1]))
     return out
+
+
+def _plain(v):
+    """A list for a list or an array('f') (the node keeps calibration unboxed), else ``v``."""
+    if type(v) is list or type(v) is array:
+        return [round(x, 6) for x in v]
+    return v
 
 
 def _attrs(cfg):
     vals = []
     for r in _rows():
-        vals.append(getattr(cfg, r[1]))
+        vals.append(_plain(getattr(cfg, r[1])))
     return vals
 
 

@@ -8,6 +8,8 @@ link, clock, log, faults. An empty list means all of them. A sensor that fails i
 error entry naming the sensor and what went wrong, never a crash.
 """
 
+from array import array
+
 from fieldnode import FW_VERSION
 from fieldnode.errors import NodeError
 
@@ -56,7 +58,8 @@ def _config(n):
     out = {}
     for k in c.__dict__:
         if k != "key":
-            out[k] = getattr(c, k)
+            v = getattr(c, k)
+            out[k] = [round(x, 4) for x in v] if type(v) is array else v
     return out
 
 

@@ -34,6 +34,7 @@ class Link:
         self.failed = 0  # deliveries that ran out of attempts
         self._requests = []  # requests waiting for listen(); at most 4
         self.dropped_requests = 0
+        self.replies_lost = 0
         self.last_error = None
 
     # ---- sending ----
@@ -147,28 +148,34 @@ class Link:
             m = reply = None
 
     def _reply(self, reply, keyless):
-        """Send a reply; one too big for a frame is split by items (diagnostics), never dropped silently."""
+        """Send a reply; one too big for a frame is split by items (diagnostics). Never raises:
+        a reply that cannot be encoded is replaced by one naming the problem, or counted."""
         try:
             self.send(reply, keyless=keyless)
             return
         except ProtocolError as e:
+            self.last_error = "reply not sent: %s" % e
             items = reply.get("items")
-            if not isinstance(items, dict) or len(items) < 2:
-                self.last_error = "reply not sent: %s" % e
-                errors = {"reply": "too large for one frame: ask for fewer items"}
-                self.send({"type": reply["type"], "req_id": reply.get("req_id", 0), "items": {}, "errors": errors},
-                          keyless=keyless)
-                return
-        names = list(items)
-        half = len(names) // 2
-        for part in (names[:half], names[half:]):
-            sub = {"type": reply["type"], "req_id": reply["req_id"], "items": {}}
-            for k in part:
-                sub["items"][k] = items[k]
-            self._reply(sub, keyless)
-        if reply.get("errors"):
-            self.send({"type": reply["type"], "req_id": reply["req_id"], "items": {}, "errors": reply["errors"]},
-                      keyless=keyless)
+        if isinstance(items, dict) and len(items) > 1:
+            names = list(items)
+            half = len(names) // 2
+            for part in (names[:half], names[half:]):
+                sub = {"type": reply["type"], "req_id": reply["req_id"], "items": {}}
+                for k in part:
+                    sub["items"][k] = items[k]
+                self._reply(sub, keyless)
+            if reply.get("errors"):
+                self._reply({"type": reply["type"], "req_id": reply["req_id"], "items": {},
+                             "errors": reply["errors"]}, keyless)
+            return
+        body = "items" if "req_id" in reply else "values"
+        err = {"type": reply["type"], body: {}, "errors": {"reply": self.last_error[:120]}}
+        if "req_id" in reply:
+            err["req_id"] = reply["req_id"]
+        try:
+            self.send(err, keyless=keyless)
+        except ProtocolError:
+            self.replies_lost += 1
 
     def stats(self):
         return {"tx_frames": self.tx_frames, "acked_frames": self.acked_frames, "retries": self.retries,

@@ -242,3 +242,24 @@ def test_fault_low_battery_goes_to_survival_and_says_so():
     modes = [h["power_mode"] for h in _health(p)]
     assert modes and modes[0] == "survival"
     assert not [m for m in p.of_type("report") if m["samples"]]
+
+
+def test_config_get_and_set_over_the_link():
+    from tools.virtual_field.peer import NodePeer
+
+    class Configuring(NodePeer):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            self.request({"type": "config_get", "keys": ["calibration", "intervals.sample_s"]})
+            self.request({"type": "config_set", "values": {"intervals.sample_s": 120}})
+            self.request({"type": "config_set", "values": {"intervals.sample_s": 5, "device_id": 9}})
+
+    node, peer, _, _ = run_node(4 / 24, seed=6, start=NOON, stats=False, peer_class=Configuring)
+    assert node.returncode == 0, node.text()[-2000:]
+    got, ok, bad = peer.of_type("config")
+    assert got["values"]["intervals.sample_s"] == 60
+    assert got["values"]["calibration.spectral"] == [1.0] * 10 and "key" not in got["values"]
+    assert ok["values"] == {"intervals.sample_s": 120} and not ok.get("errors")
+    assert bad["values"] == {} and "intervals.sample_s" in bad["errors"] and "device_id" in bad["errors"]
+    samples = [n for m in peer.of_type("report") for n in m["samples"]]
+    assert samples and set(samples) <= {7, 8}  # every 2 minutes from the set on (it came with the hello)
