@@ -38,7 +38,7 @@ def protocol(
 @app.command()
 def firmware(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
-    days: int = typer.Option(3, min=1, max=30, help="simulated days for the accuracy figures"),
+    days: int = typer.Option(7, min=1, max=30, help="simulated days for the accuracy figures"),
     seed: int = typer.Option(1, help="seed of the virtual field"),
     trials: int = typer.Option(200, min=1, help="power-cut trials of the flash log"),
     no_heap_search: bool = typer.Option(False, "--no-heap-search", help="skip the min_heap_kb search"),

@@ -11,17 +11,16 @@ log only when the gateway acked that frame. Without a valid config the node is
 
 import gc
 import struct
-import sys
-from array import array
 
-import fieldnode
 from fieldnode import FW_VERSION, agro
-from fieldnode.errors import ConfigError
 from fieldnode.flashlog import FlashLog, ReservedCounter
 from fieldnode.link import Link
 from fieldnode.power import PowerManager, plan
 from fieldnode.scheduler import Schedule
 from fieldnode.sensors import Sensors
+from fieldnode.settings import load as load_settings
+from fieldnode.settings import unload as _unload
+from fieldnode.settings import use as _use
 from fieldnode.summary import DailyStats, StateError, Stats
 
 # interval quantities, in record order; RANGED ones also send min/max
@@ -49,24 +48,19 @@ FAULT_WORDS = (
     "clock_unsynced config"
 )
 _SANE_EPOCH_MS = 1704067200000  # 2024-01-01
+_GC_EVERY = 16384  # bytes allocated between automatic collections
 _RTC_MAGIC = 0x464C  # "FL"
 _RTC_HDR = ">HIIBBi"  # magic, last sample s, last health s, power mode, flags, link guard top
 
 
 class Node:
-    def __init__(self, board, config_path=None):
+    def __init__(self, board, config_path=None, settings=None):
         self.board = board
         self.cause = board.reset_cause()
+        gc.threshold(_GC_EVERY)  # collect early and often: live data stays packed, big blocks stay free
         root = board.flash_root
         self.config_path = config_path or root + "/config.json"
-        config = _use("config")
-        try:
-            loaded = config.load(self.config_path)
-        except ConfigError as e:
-            loaded = config.unprovisioned(board.uid, str(e))
-        self.cfg = Settings(loaded)
-        config = loaded = None
-        _unload("config")  # ~15 KB of code the node needs again only for config_get/set
+        self.cfg = settings or load_settings(board, self.config_path)
         cfg = self.cfg
         self.log = FlashLog(root + "/log")
         self.counter = ReservedCounter(self.log, "fcnt", 64)
@@ -403,34 +397,6 @@ class Node:
         self._plan(self.power.mode)
         self.synced = bool(flags & 1)
         self.link.restore(top)
-
-
-class Settings:
-    """The config's values as plain attributes: holds no reference to the config module's code."""
-
-    def __init__(self, src):
-        for k in src.__dict__:
-            v = getattr(src, k)
-            if isinstance(v, list) and v and isinstance(v[0], float):
-                v = array("f", v)  # calibration factors unboxed: 4 bytes each instead of 16
-            setattr(self, k, v)
-
-
-def _use(name):
-    """Import fieldnode.<name> on demand (modules the node needs rarely are not kept loaded)."""
-    import gc
-
-    gc.collect()  # the most free space to load code into
-    __import__("fieldnode." + name)
-    return getattr(fieldnode, name)
-
-
-def _unload(name):
-    full = "fieldnode." + name
-    if full in sys.modules:
-        del sys.modules[full]
-    if hasattr(fieldnode, name):
-        delattr(fieldnode, name)
 
 
 def _start(rec):

@@ -40,19 +40,26 @@ MAX_PAYLOAD = const(1024)
 
 
 class FlashLog:
+    # the defaults live in the class (the node keeps its log for its whole life): an instance
+    # attribute appears only for a size other than the default, or once a value changes
+    segment_bytes = 4000
+    max_segments = 32
+    max_bytes = 128000
+    corrupt = 0  # corrupt regions met while reading (this boot)
+    _bad_mark = (-1, -1)  # last corrupt position counted: re-reads do not count again
+    _resume = (-1, 0)  # (segment, offset): every record before it is acked or junk
+
     def __init__(self, root="/log", max_bytes=128000, segment_bytes=4000):
         if segment_bytes < _HDR_LEN + 16:
             raise ValueError("segment_bytes %d too small" % segment_bytes)
         self.root = root
-        self.segment_bytes = segment_bytes
-        self.max_segments = max(2, max_bytes // segment_bytes)
-        self.max_bytes = self.max_segments * segment_bytes
-        self.corrupt = 0  # corrupt regions met while reading (this boot)
+        if segment_bytes != self.segment_bytes or max_bytes != self.max_bytes:
+            self.segment_bytes = segment_bytes
+            self.max_segments = max(2, max_bytes // segment_bytes)
+            self.max_bytes = self.max_segments * segment_bytes
         self._hdr = bytearray(_HDR_LEN)
         self._buf = bytearray(_CHUNK)
         self._st = bytearray(12)
-        self._bad_mark = (-1, -1)  # last corrupt position counted: re-reads do not count again
-        self._resume = (-1, 0)  # (segment, offset): every record before it is acked or junk
         self._segs = []  # first seq of each segment, ascending; bounded by max_segments
         try:
             os.mkdir(root)

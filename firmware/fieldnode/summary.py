@@ -169,12 +169,20 @@ class DailyStats:
     counts are uint16 (Stats): sample every 2 s or slower, or a day's tail is left out.
     """
 
+    midday_start_h = 10.0  # defaults in the class: an instance keeps only the ones that differ
+    midday_end_h = 14.0
+    midday_min_w_m2 = 150.0
+    # header, the Stats record, samples, lit samples, first t, last t (u32), energy (2 x f32), CRC32
+    size = 4 + (8 + _NQ * (4 * _F + 2)) + 24 + 4
+
     def __init__(self, midday_start_h=10.0, midday_end_h=14.0, midday_min_w_m2=150.0):
-        self.midday_start_h = midday_start_h
-        self.midday_end_h = midday_end_h
-        self.midday_min_w_m2 = midday_min_w_m2
+        if midday_start_h != self.midday_start_h:
+            self.midday_start_h = midday_start_h
+        if midday_end_h != self.midday_end_h:
+            self.midday_end_h = midday_end_h
+        if midday_min_w_m2 != self.midday_min_w_m2:
+            self.midday_min_w_m2 = midday_min_w_m2
         self.stats = Stats(_NQ)
-        self.size = 4 + self.stats.size + 24 + 4  # + samples, lit samples, first t, last t (u32), energy (2 x f32)
         self._e = array("f", bytes(8))  # incident energy J m-2 and its Kahan term
         self.reset()
 

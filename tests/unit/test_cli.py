@@ -121,3 +121,18 @@ def test_node_virtual_runs_on_a_pty_with_an_image_file(tmp_path):
     assert p.returncode == 0, out
     assert img.exists() and img.stat().st_size == 64 * 4096
     assert peer.errors.get("auth", 0) >= 2  # hello, time sync and health arrived (keyed, so rejected here)
+
+
+@pytest.mark.sim
+def test_bench_firmware_prints_the_figures():
+    r = run("bench", "firmware", "--json", "--days", "2", "--trials", "20", "--no-heap-search", timeout=600)
+    assert r.returncode == 0, r.stderr
+    f = json.loads(r.stdout)
+    for k in ("peak_heap_bytes", "working_heap_peak_bytes", "code_bytes", "uplink_bytes_per_node_day",
+              "ndvi_abs_err", "canopy_temp_abs_err_c", "powercut_trials", "powercut_records_lost",
+              "sim_days_per_minute"):
+        assert k in f, k
+    assert f["uplink_bytes_per_node_day"] <= 4096
+    assert f["ndvi_abs_err"] <= 0.02 and f["canopy_temp_abs_err_c"] <= 0.3
+    assert f["powercut_trials"] == 20 and f["powercut_records_lost"] == 0
+    assert 40000 < f["code_bytes"] < 200000 and f["peak_heap_bytes"] > f["working_heap_peak_bytes"] > 1000

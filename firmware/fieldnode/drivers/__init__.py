@@ -6,6 +6,12 @@
 Chip holds what the I2C drivers share, once: the bus plumbing, the range check and the stuck
 guard (``_same(raw)``: StuckError after ``stuck_limit`` identical raw readings in a row; drivers
 call it only where a constant reading is impossible, e.g. not on zero light at night).
+
+Heap: the node keeps its drivers for its whole life, so a driver stores per instance only what
+differs from its class: defaults (``addr``, ``stuck_limit``, settings) are class attributes that
+``_opt`` overrides only when a constructor argument differs. Scratch buffers are class attributes
+shared by every driver (``_b1``, ``_b2``, ``_b6``): the firmware is single-threaded and no driver
+keeps data in them across calls, so one set serves all chips.
 """
 
 import time
@@ -16,15 +22,24 @@ from fieldnode.errors import BusError, RangeError, StuckError
 class Chip:
     """An I2C chip: ``i2c``, ``addr``, ``name`` (its fault word) and ``_sleep`` (ms)."""
 
+    stuck_limit = 20
+    _last = None
+    _repeats = 0
+    _b1 = bytearray(1)  # shared scratch (see the module doc)
+    _b2 = bytearray(2)
+    _b6 = bytearray(6)
+
     def __init__(self, i2c, addr, name, sleep_ms, stuck_limit=20):
         self.i2c = i2c
-        self.addr = addr
+        self._opt("addr", addr)
         self.name = name
         self._sleep = sleep_ms or time.sleep_ms
-        self._b1 = bytearray(1)
-        self.stuck_limit = stuck_limit
-        self._last = None
-        self._repeats = 0
+        self._opt("stuck_limit", stuck_limit)
+
+    def _opt(self, attr, v):
+        """Set ``attr`` on the instance only if ``v`` differs from what it reads now (the class default)."""
+        if getattr(self, attr, None) != v:
+            setattr(self, attr, v)
 
     def _io(self, reg, buf, write=False):
         """Read register ``reg`` into ``buf``, or write ``buf`` to it (reg None: a plain write); returns buf."""
@@ -47,7 +62,7 @@ class Chip:
         self._io(reg, self._b1, True)
 
     def _word(self, reg):
-        """16-bit big-endian register (into the driver's 2-byte ``_b2``)."""
+        """16-bit big-endian register (through the shared 2-byte ``_b2``)."""
         b = self._io(reg, self._b2)
         return b[0] << 8 | b[1]
 

@@ -45,20 +45,23 @@ _SMUX = (
     b"\x00\x00\x00\x40\x02\x00\x10\x03\x50\x10\x03\x00\x00\x00\x24\x00\x00\x50\x00\x06",
 )
 _CHANNEL = b"\x00\x01\x02\x03\x08\x09\x04\x05\x06\x07\x08\x09"  # ADC k of half h -> band index
+_RAW = [0] * 10  # raw counts of the read in progress (CLEAR, NIR: sum of both halves), shared by all
 
 
 class AS7341(Chip):
+    addr = 0x39
+    auto_gain = True
+    saturated = False
+    atime = 35
+    astep = 999
+    _buf = bytearray(13)  # ASTATUS + 6 x 16-bit LE; shared scratch (see fieldnode.drivers)
+    gain = property(lambda self: (1 << self._code) / 2)  # 0.5 .. 512, follows every change
+
     def __init__(self, i2c, addr=0x39, name="as7341", sleep_ms=None, gain=8, atime=35, astep=999):
         Chip.__init__(self, i2c, addr, name, sleep_ms)
-        self.auto_gain = True
-        self.saturated = False
-        self.set_gain(gain, False)  # ``gain`` (0.5 .. 512) follows every change, auto-gain's too
-        self.atime = atime
-        self.astep = astep
-        self._buf = bytearray(13)  # ASTATUS + 6 x 16-bit LE
-        self._b2 = bytearray(2)
-        self._raw = [0] * 10  # CLEAR and NIR hold the sum of both halves
-        self._peak = 0
+        self.set_gain(gain, False)
+        self._opt("atime", atime)
+        self._opt("astep", astep)
 
     def _wait(self, reg, mask, want, what):
         """Poll ``reg`` until ``reg & mask == want``; returns the last value read."""
@@ -85,7 +88,6 @@ class AS7341(Chip):
 
     def _use(self, code, write=True):
         self._code = code
-        self.gain = (1 << code) / 2
         if write:
             self._reg(_CFG1, code)
 
@@ -99,12 +101,13 @@ class AS7341(Chip):
         """t_int = (atime + 1) x (astep + 1) x 2.78 us; full scale = min(65535, steps)."""
         if not (0 <= atime <= 255 and 0 <= astep <= 65534):
             raise ValueError("atime 0..255, astep 0..65534, got %r, %r" % (atime, astep))
-        self.atime = atime
-        self.astep = astep
+        self._opt("atime", atime)
+        self._opt("astep", astep)
         self._reg(_ATIME, atime)
-        self._b2[0] = astep & 0xFF
-        self._b2[1] = astep >> 8
-        self._io(_ASTEP, self._b2, True)
+        b2 = self._b2
+        b2[0] = astep & 0xFF
+        b2[1] = astep >> 8
+        self._io(_ASTEP, b2, True)
 
     def integration_ms(self):
         return (self.atime + 1) * (self.astep + 1) * 2.78 / 1000  # 2.78 us per step
@@ -113,7 +116,8 @@ class AS7341(Chip):
         return min(65535, (self.atime + 1) * (self.astep + 1))
 
     # -- measurement -------------------------------------------------------
-    def _measure_half(self, h, fs):
+    def _measure_half(self, h, fs, peak):
+        """Measure half ``h`` into ``_RAW``; returns max(peak, the largest ADC count)."""
         buf = self._buf
         self._reg(_CFG6, _SMUX_WRITE)
         self._io(0, _SMUX[h], True)
@@ -126,7 +130,7 @@ class AS7341(Chip):
         self._reg(_ENABLE, _PON)
         if st2 & _ASAT or buf[0] & 0x80:
             self.saturated = True
-        raw = self._raw
+        raw = _RAW
         for k in range(6):
             v = buf[1 + 2 * k] | buf[2 + 2 * k] << 8
             if v > fs:
@@ -136,10 +140,11 @@ class AS7341(Chip):
                 )
             if v >= fs:
                 self.saturated = True
-            if v > self._peak:
-                self._peak = v
+            if v > peak:
+                peak = v
             ch = _CHANNEL[6 * h + k]
             raw[ch] = raw[ch] + v if h and ch >= 8 else v
+        return peak
 
     def read_basic(self, out):
         """Fill ``out[0..9]`` with basic counts; auto-ranges the gain when ``auto_gain``."""
@@ -147,10 +152,9 @@ class AS7341(Chip):
             last = not self.auto_gain or i == _TRIES - 1  # the data must match the gain in use
             fs = self.full_scale()
             self.saturated = False
-            self._peak = 0
-            self._measure_half(0, fs)
+            peak = self._measure_half(0, fs, 0)
             if last or not (self.saturated and self._code):  # no second half if we re-range anyway
-                self._measure_half(1, fs)
+                peak = self._measure_half(1, fs, peak)
             code = self._code
             if last:
                 break
@@ -158,18 +162,18 @@ class AS7341(Chip):
                 if code == 0:
                     break
                 code = max(0, code - 2)
-            elif self._peak * 8 < fs and code < _MAX_CODE:
-                p = self._peak
+            elif peak * 8 < fs and code < _MAX_CODE:
+                p = peak
                 while code < _MAX_CODE and p * 4 <= fs:
                     p *= 2
                     code += 1
             else:
                 break
             self._use(code)
-        if self._peak >= _DARK_RAW:  # darkness reads constant legitimately
-            self._same(tuple(self._raw))
+        if peak >= _DARK_RAW:  # darkness reads constant legitimately
+            self._same(tuple(_RAW))
         scale = 1.0 / (self.gain * self.integration_ms())
-        raw = self._raw
+        raw = _RAW
         for i in range(10):
             out[i] = raw[i] * scale / (2 if i > 7 else 1)
         return out

@@ -10,6 +10,7 @@ coefficients and formulas are those of the Bosch BMP3 API in double precision.
 """
 
 import struct
+from array import array
 
 from micropython import const
 
@@ -64,22 +65,24 @@ def compensate(cal, p_raw, t_raw):
 
 
 class BMP390(Chip):
+    addr = 0x77
+    osr = 3  # (osr_t << 3) | osr_p
+    wait_ms = 19  # conversion time of the default oversampling
+    cal = None  # the 14 coefficients after init(), array("f"): all exact in float32 (int x 2^k)
+
     def __init__(self, i2c, addr=0x77, name="bmp390", sleep_ms=None, osr_p=3, osr_t=0, stuck_limit=20):
         """osr_p/osr_t: oversampling codes 0..5 (x1..x32); default x8 / x1, Bosch "standard"."""
         Chip.__init__(self, i2c, addr, name, sleep_ms, stuck_limit)
-        self.osr = (osr_t << 3) | osr_p
+        self._opt("osr", (osr_t << 3) | osr_p)
         us = 234 + 392 + (1 << osr_p) * 2020 + 163 + (1 << osr_t) * 2020  # datasheet, both enabled
-        self.wait_ms = (us + 999) // 1000
-        self._buf = bytearray(21)
-        self._data = memoryview(self._buf)[:6]
-        self.cal = None
+        self._opt("wait_ms", (us + 999) // 1000)
 
     def init(self):
         """Check the chip id (0x60 BMP390, 0x50 BMP388), read the calibration once, set oversampling."""
         cid = self._reg(_CHIP_ID)
         if cid != 0x60 and cid != 0x50:
             raise RangeError(self.name, "chip id 0x%02x, expected 0x60 (BMP390) or 0x50 (BMP388)" % cid)
-        self.cal = parse_calibration(self._io(_NVM_PAR, self._buf))
+        self.cal = array("f", parse_calibration(self._io(_NVM_PAR, bytearray(21))))
         self._reg(_OSR, self.osr)
         self._reg(_CONFIG, 0)  # IIR off: single forced shots minutes apart
         return self
@@ -96,7 +99,7 @@ class BMP390(Chip):
             if i == _RETRIES:
                 raise NotReadyError(self.name, "no drdy %d ms after a forced conversion" % (self.wait_ms + _RETRIES))
             self._sleep(1)
-        d = self._io(_DATA, self._data)
+        d = self._io(_DATA, self._b6)
         p_raw = d[0] | (d[1] << 8) | (d[2] << 16)
         t_raw = d[3] | (d[4] << 8) | (d[5] << 16)
         pa, t = compensate(self.cal, p_raw, t_raw)

@@ -25,6 +25,10 @@ from micropython import const
 
 _MAXLEN = const(80)
 _MAXF = const(20)  # fields indexed; later ones are ignored
+_NF = const(21)  # _f[_NF]: fields in the current sentence
+_ST = const(22)  # _f[_ST]: framing state (0 hunting '$', 1 in a sentence, 2 skipping an overlong line)
+_N = const(23)  # _f[_N]: characters in _line
+_DEC = const(24)  # _f[_DEC]: digits after the point in the field _digits parsed last
 _DOLLAR = const(0x24)
 _STAR = const(0x2A)
 _COMMA = const(0x2C)
@@ -44,43 +48,44 @@ def days_from_civil(y, m, d):
 
 
 class GNSS:
+    # the node keeps this for its whole life: values start as these class defaults and only what
+    # changes becomes an instance attribute; framing state lives in the spare bytes of _f
+    name = "gnss"
+    fix = False
+    quality = sats = 0
+    hdop = lat = lon = alt_m = None
+    utc_epoch = utc_tick_ms = None
+    sentences = bad_checksum = overlong = dropped = malformed = 0
+
     def __init__(self, uart, name="gnss", ticks_ms=None, chunk=64):
         self.uart = uart
-        self.name = name
+        if name != self.name:
+            self.name = name
         self._ticks = ticks_ms or time.ticks_ms
-        self._readinto = getattr(uart, "readinto", None)
         self._rx = bytearray(chunk)
         self._line = bytearray(_MAXLEN)
-        self._f = bytearray(_MAXF + 1)  # start offset of each field, then one past the last
-        self._n = self._nf = 0
-        self._scale = 1
-        self._state = 0  # 0 hunting '$', 1 in a sentence, 2 skipping an overlong line
-        self.fix = False
-        self.quality = 0
-        self.sats = 0
-        self.hdop = self.lat = self.lon = self.alt_m = None
-        self.utc_epoch = self.utc_tick_ms = None
-        self.sentences = self.bad_checksum = self.overlong = self.dropped = self.malformed = 0
+        self._f = bytearray(_DEC + 1)  # start offset of each field, then one past the last; then the above
 
     # -- framing -------------------------------------------------------------
     def poll(self):
         """Consume every byte the UART holds; returns how many good sentences arrived."""
         before = self.sentences
-        rx, line = self._rx, self._line
+        rx, line, f = self._rx, self._line, self._f
+        readinto = getattr(self.uart, "readinto", None)
         while True:
             k = self.uart.any()
             if not k:
                 break
             k = min(k, len(rx))
-            if self._readinto:
-                k = self._readinto(rx, k) or 0
+            if readinto:
+                k = readinto(rx, k) or 0
             else:
                 data = self.uart.read(k) or b""
                 k = len(data)
                 rx[:k] = data
             if not k:
                 break
-            state, n = self._state, self._n
+            state, n = f[_ST], f[_N]
             for i in range(k):
                 c = rx[i]
                 if c == _DOLLAR:
@@ -102,7 +107,7 @@ class GNSS:
                     else:
                         line[n] = c
                         n += 1
-            self._state, self._n = state, n
+            f[_ST], f[_N] = state, n
         return self.sentences - before
 
     def _sentence(self, n):
@@ -127,7 +132,7 @@ class GNSS:
                 f[nf] = i + 1
                 nf += 1
         f[nf] = star + 1
-        self._nf = nf
+        f[_NF] = nf
         if f[1] != 7:  # address field: 2-letter talker + 3-letter type
             return
         try:
@@ -141,17 +146,18 @@ class GNSS:
     # -- fields ----------------------------------------------------------------
     def _len(self, k):
         """Characters in field k; 0 if it is empty or absent."""
-        return self._f[k + 1] - 1 - self._f[k] if k < self._nf else 0
+        f = self._f
+        return f[k + 1] - 1 - f[k] if k < f[_NF] else 0
 
     def _digits(self, k):
-        """All digits of field k as one integer (a leading '-' negates); ``_scale`` is set to
+        """All digits of field k as one integer (a leading '-' negates); ``_scale()`` is then
         10 ** (digits after the point). ValueError if the field is not a plain decimal."""
         f, line = self._f, self._line
         a, b = f[k], f[k + 1] - 1
         neg = line[a] == 0x2D
         if neg:
             a += 1
-        v, scale, dot = 0, 1, False
+        v, dec, dot = 0, 0, False
         for i in range(a, b):
             c = line[i]
             if c == _DOT and not dot:
@@ -159,25 +165,28 @@ class GNSS:
             elif 0x30 <= c <= 0x39:
                 v = v * 10 + c - 0x30
                 if dot:
-                    scale *= 10
+                    dec += 1
             else:
                 raise ValueError
-        self._scale = scale
+        f[_DEC] = dec  # < 80: a sentence holds at most 80 characters
         return -v if neg else v
+
+    def _scale(self):
+        return 10 ** self._f[_DEC]
 
     def _num(self, k, whole=False):
         """Field k as a float (``whole``: the integer part, hhmmss.ss -> hhmmss); None if empty."""
         if not self._len(k):
             return None
         v = self._digits(k)
-        return v // self._scale if whole else v / self._scale
+        return v // self._scale() if whole else v / self._scale()
 
     def _coord(self, k, pos, neg):
         """ddmm.mmmm / dddmm.mmmm in field k, hemisphere in k + 1 -> signed degrees."""
         if not self._len(k) or self._len(k + 1) != 1:
             raise ValueError
         v = self._digits(k)
-        scale = self._scale
+        scale = self._scale()
         d = v // scale // 100
         if v < 0 or v - d * 100 * scale >= 60 * scale:
             raise ValueError

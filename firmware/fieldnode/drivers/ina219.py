@@ -35,33 +35,40 @@ _POLLS = const(32)
 _POLL_MS = const(5)  # 32 x 5 ms > one cycle of 2 x 68.1 ms
 
 
+def _calibration(shunt_ohm, max_current_a):
+    """(CALIBRATION, CONFIG, Current_LSB in A) for a shunt and a full-scale current."""
+    lsb_ua = max(1, math.ceil(max_current_a * 1e6 / 32768 - 1e-6))
+    cal = int(0.04096 / (lsb_ua * 1e-6 * shunt_ohm) + 0.001)  # + 0.001: float rounding
+    if not 2 <= cal <= 0xFFFE:
+        raise ConfigError("ina219: Cal %d out of 2..65534 for %.4f ohm, %.3f A" % (cal, shunt_ohm, max_current_a))
+    cal &= 0xFFFE  # bit 0 does not exist
+    v_max = shunt_ohm * max_current_a
+    for pg in range(4):
+        if 0.04 * (1 << pg) >= v_max - 1e-9:
+            return cal, (pg << 11) | _ADC_128X_CONT, 0.04096 / (cal * shunt_ohm)
+    raise ConfigError("ina219: %.0f mV across the shunt exceeds the 320 mV range" % (v_max * 1000))
+
+
 class INA219(Chip):
+    addr = 0x40
+    shunt_ohm = 0.1
+    max_current_a = 1.0
+    resets = 0
+    _cal, config, current_lsb_a = _calibration(0.1, 1.0)  # the defaults'; __init__ overrides if they differ
+    calibration = staticmethod(_calibration)
+
     def __init__(self, i2c, addr=0x40, name="ina219", sleep_ms=None, shunt_ohm=0.1, max_current_a=1.0):
         Chip.__init__(self, i2c, addr, name, sleep_ms)
-        self.shunt_ohm = shunt_ohm
-        self.max_current_a = max_current_a
-        self.resets = 0
-        self._b2 = bytearray(2)
-        self._cal, self.config, self.current_lsb_a = self.calibration(shunt_ohm, max_current_a)
-
-    @staticmethod
-    def calibration(shunt_ohm, max_current_a):
-        """(CALIBRATION, CONFIG, Current_LSB in A) for a shunt and a full-scale current."""
-        lsb_ua = max(1, math.ceil(max_current_a * 1e6 / 32768 - 1e-6))
-        cal = int(0.04096 / (lsb_ua * 1e-6 * shunt_ohm) + 0.001)  # + 0.001: float rounding
-        if not 2 <= cal <= 0xFFFE:
-            raise ConfigError("ina219: Cal %d out of 2..65534 for %.4f ohm, %.3f A" % (cal, shunt_ohm, max_current_a))
-        cal &= 0xFFFE  # bit 0 does not exist
-        v_max = shunt_ohm * max_current_a
-        for pg in range(4):
-            if 0.04 * (1 << pg) >= v_max - 1e-9:
-                return cal, (pg << 11) | _ADC_128X_CONT, 0.04096 / (cal * shunt_ohm)
-        raise ConfigError("ina219: %.0f mV across the shunt exceeds the 320 mV range" % (v_max * 1000))
+        if shunt_ohm != self.shunt_ohm or max_current_a != self.max_current_a:
+            self.shunt_ohm = shunt_ohm
+            self.max_current_a = max_current_a
+            self._cal, self.config, self.current_lsb_a = _calibration(shunt_ohm, max_current_a)
 
     def _put(self, reg, val):
-        self._b2[0] = val >> 8
-        self._b2[1] = val & 0xFF
-        self._io(reg, self._b2, True)
+        b2 = self._b2
+        b2[0] = val >> 8
+        b2[1] = val & 0xFF
+        self._io(reg, b2, True)
 
     def init(self):
         self._put(_CONFIG, self.config)

@@ -34,11 +34,14 @@ _POLLS = const(20)
 
 
 class LIS3DH(Chip):
+    addr = 0x18
+    odr = 5  # CTRL_REG1 ODR code: 5 = 100 Hz
+    samples = 4
+
     def __init__(self, i2c, addr=0x18, name="lis3dh", sleep_ms=None, odr=5, samples=4):
         Chip.__init__(self, i2c, addr, name, sleep_ms)  # stuck at 20: HR noise (~2 mg rms) never repeats so long
-        self.odr = odr  # CTRL_REG1 ODR code: 5 = 100 Hz
-        self.samples = samples
-        self._buf = bytearray(6)
+        self._opt("odr", odr)
+        self._opt("samples", samples)
 
     def init(self):
         who = self._reg(_WHO_AM_I)
@@ -62,8 +65,9 @@ class LIS3DH(Chip):
             self._sleep(2)
         else:
             raise NotReadyError(self.name, "no new sample after %d polls (powered down? ODR %d)" % (_POLLS, self.odr))
-        self._same(bytes(self._io(_OUT_X_L | _AUTO_INC, self._buf)))
-        x, y, z = struct.unpack_from("<hhh", self._buf)
+        buf = self._io(_OUT_X_L | _AUTO_INC, self._b6)
+        self._same(int.from_bytes(buf, "little"))  # the 6 bytes as one int: no object kept per driver
+        x, y, z = struct.unpack_from("<hhh", buf)
         return (x >> 4) / 1000, (y >> 4) / 1000, (z >> 4) / 1000
 
     def tilt_deg(self):

@@ -21,9 +21,11 @@ _CRATE = const(0x16)
 
 
 class MAX17048(Chip):
+    addr = 0x36
+    stuck_limit = 60
+
     def __init__(self, i2c, addr=0x36, name="max17048", sleep_ms=None, stuck_limit=60):
         Chip.__init__(self, i2c, addr, name, sleep_ms, stuck_limit)
-        self._b2 = bytearray(2)
 
     def init(self):
         ver = self._word(_VERSION)

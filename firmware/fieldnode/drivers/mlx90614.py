@@ -30,9 +30,12 @@ def smbus_pec(data):
 
 
 class MLX90614(Chip):
+    addr = 0x5A
+    stuck_limit = 50
+    _buf = bytearray(3)  # LSB, MSB, PEC; shared scratch (see fieldnode.drivers)
+
     def __init__(self, i2c, addr=0x5A, name="mlx90614", sleep_ms=None, stuck_limit=50):
         Chip.__init__(self, i2c, addr, name, sleep_ms, stuck_limit)
-        self._buf = bytearray(3)
 
     def read_word(self, cmd):
         """One PEC-checked SMBus read-word of RAM/EEPROM ``cmd``; returns the 16-bit value."""

@@ -32,9 +32,10 @@ def crc8(data, start=0, n=2):
 
 
 class SHT4x(Chip):
+    addr = 0x44
+
     def __init__(self, i2c, addr=0x44, name="sht4x", sleep_ms=None, stuck_limit=20):
         Chip.__init__(self, i2c, addr, name, sleep_ms, stuck_limit)
-        self._buf = bytearray(6)
 
     def _send(self, cmd):
         self._b1[0] = cmd
@@ -44,7 +45,7 @@ class SHT4x(Chip):
         """Send ``cmd``, wait, read the 6-byte answer; returns (word1, word2) after CRC checks."""
         self._send(cmd)
         self._sleep(wait_ms)
-        buf = self._buf
+        buf = self._b6
         for i in range(_RETRIES + 1):
             try:
                 self.i2c.readfrom_into(self.addr, buf)
