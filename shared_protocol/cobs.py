@@ -7,28 +7,36 @@ raw = cobs.decode(wire[:-1])
 from shared_protocol.errors import FramingError
 
 
-def encode(data):
-    """Return the COBS encoding of ``data`` (no trailing delimiter)."""
-    out = bytearray()
+def encode(data, delimiter=False):
+    """Return the COBS encoding of ``data`` (with the trailing 0x00 when ``delimiter``).
+
+    The output is sized once (one code byte per 254 data bytes at most): no growing buffer.
+    """
+    n = len(data)
+    out = bytearray(n + n // 254 + 2)
     code_pos = 0
-    out.append(0)
+    o = 1
     code = 1
     for b in data:
         if b == 0:
             out[code_pos] = code
-            code_pos = len(out)
-            out.append(0)
+            code_pos = o
+            o += 1
             code = 1
         else:
-            out.append(b)
+            out[o] = b
+            o += 1
             code += 1
             if code == 0xFF:
                 out[code_pos] = code
-                code_pos = len(out)
-                out.append(0)
+                code_pos = o
+                o += 1
                 code = 1
     out[code_pos] = code
-    return bytes(out)
+    if delimiter:
+        out[o] = 0
+        o += 1
+    return bytes(memoryview(out)[:o])
 
 
 def decode(data):

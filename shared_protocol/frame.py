@@ -71,7 +71,7 @@ def encode_frame(message, key):
     body = struct.pack(">BBBII", VERSION, tid, flags, device_id, counter) + payload
     raw = body + (struct.pack(">I", auth.crc32(body)) if flags & FLAG_CRC else auth.tag(key, body))
     _size(len(raw), MAX_FRAME, "")
-    return cobs.encode(raw) + b"\x00"
+    return cobs.encode(raw, True)
 
 
 def parse_header(raw):

@@ -60,18 +60,19 @@ class Node:
         gc.threshold(_GC_EVERY)  # collect early and often: live data stays packed, big blocks stay free
         root = board.flash_root
         self.config_path = config_path or root + "/config.json"
-        self.cfg = settings or load_settings(board, self.config_path)
-        cfg = self.cfg
+        # the long-lived objects first, the config module's short visit last: its code leaves
+        # one free block behind instead of a hole among the node's objects
         self.log = FlashLog(root + "/log")
         self.counter = ReservedCounter(self.log, "fcnt", 64)
         self.sensors = Sensors(board)
+        self.stats = Stats(NQ)
+        self.daily = DailyStats()
+        self.refl = [None] * 10
+        self.cfg = cfg = settings or load_settings(board, self.config_path)
         self.link = Link(board.uart, cfg.device_id, cfg.key, self.counter, self._request, board.time_ms)
         self.power = PowerManager(cfg)
         self.sched = None
         self._plan(self.power.mode)
-        self.stats = Stats(NQ)
-        self.daily = DailyStats()
-        self.refl = [None] * 10
         self.last_sample = 0
         self.last_health = 0
         self.synced = False
