@@ -123,30 +123,31 @@ def unscale(raw, dec, lo, hi, where):
     raise _err(where, "expected a scaled integer for %r..%r, got %r" % (lo, hi, raw))
 
 
-def _plain(v, depth, where):
+def _plain(v, depth, where, k=None):
+    # check a free-form value in place (no copy: CBOR encodes tuple/list and bytearray/bytes alike,
+    # and decoded values are plain already); the path ``where``.``k`` is built only for an error
+    err = None
     if depth > 4:
-        raise _err(where, "nested deeper than 4 levels")
-    if isinstance(v, (list, tuple, dict)):
+        err = "nested deeper than 4 levels"
+    elif isinstance(v, (list, tuple, dict)):
         if len(v) > 64:
-            raise _err(where, "longer than 64")
-        if isinstance(v, dict):
-            out = {}
-            for k in v:
-                if not isinstance(k, str):
-                    raise _err(where, "map key %r is not text" % (k,))
-                out[k] = _plain(v[k], depth + 1, where + "." + k)
-            return out
-        out = []
-        for x in v:
-            out.append(_plain(x, depth + 1, where))
-        return out
-    if isinstance(v, (str, bytes, bytearray)) and len(v) > 256:
-        raise _err(where, "longer than 256")
-    if isinstance(v, bytearray):
-        return bytes(v)
-    if v is None or isinstance(v, (bool, int, float, str, bytes)):
-        return v
-    raise _err(where, "unsupported value type %s" % type(v).__name__)
+            err = "longer than 64"
+        else:
+            w = where if k is None else where + "." + k
+            for x in v:
+                if isinstance(v, dict):
+                    if not isinstance(x, str):
+                        raise _err(w, "map key %r is not text" % (x,))
+                    _plain(v[x], depth + 1, w, x)
+                else:
+                    _plain(x, depth + 1, w)
+    elif isinstance(v, (str, bytes, bytearray)) and len(v) > 256:
+        err = "longer than 256"
+    elif not (v is None or isinstance(v, (bool, int, float, str, bytes, bytearray))):
+        err = "unsupported value type %s" % type(v).__name__
+    if err:
+        raise _err(where if k is None else where + "." + k, err)
+    return v
 
 
 def _value(spec, v, where, enc):
