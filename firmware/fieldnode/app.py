@@ -356,10 +356,12 @@ class Node:
         if t == "config_get":
             r = {"type": "config", "values": _use("config").get(self.cfg, m.get("keys"))}
             _unload("config")
+            _unload("config_edit")
             return r
         if t == "config_set":
             applied, errors = _use("config").apply_set(self.cfg, m["values"], self.config_path)
             _unload("config")
+            _unload("config_edit")
             if applied:
                 self._plan(self.power.mode)
             r = {"type": "config", "values": applied}
