@@ -9,24 +9,25 @@ Raw frame (before COBS), big-endian header:
 tag = first 8 bytes of HMAC-SHA256(key, header + payload), or, for keyless types with
 FLAG_CRC set, CRC-32 of header + payload (4 bytes, big-endian).
 
-The payload codec is settled once, at import: cbor2 (cbor2_backend) on CPython when it is
-installed (the gateway), the node's own shared_protocol.cbor otherwise. Both raise only
-DecodeError/SizeError and return only plain values.
+The payload codec is the node's own shared_protocol.cbor; CPython (the gateway) plugs in
+cbor2 with ``use_codec`` (gateway.cbor_codec.install). Both raise only DecodeError/SizeError
+and return only plain values.
 """
 
 import struct
 
 from shared_protocol import auth, catalogue, cobs
+from shared_protocol.cbor import dumps, loads
 from shared_protocol.errors import AuthError, DecodeError, FramingError, ProtocolError, SchemaError, SizeError
 
-try:
-    import cbor2  # noqa: F401  (CPython with cbor2: the gateway)
-
-    from shared_protocol.cbor2_backend import dumps, loads
-except ImportError:  # MicroPython, or CPython without cbor2
-    from shared_protocol.cbor import dumps, loads
-
 VERSION = 1
+
+
+def use_codec(dumps_fn, loads_fn):
+    """Encode/decode payloads with another codec holding the same contract (gateway: cbor2)."""
+    global dumps, loads
+    dumps, loads = dumps_fn, loads_fn
+
 HEADER_LEN = 11
 MAX_FRAME = 1024  # raw bytes: header + payload + tag
 MAX_WIRE = MAX_FRAME + MAX_FRAME // 254 + 2  # COBS worst case + delimiter

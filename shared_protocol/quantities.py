@@ -79,3 +79,18 @@ def all_quantities():
     """Every quantity tuple, in id order."""
     entries = TABLE.split(",")
     return [_parse(i + 1, entries[i]) for i in range(len(entries))]
+
+
+# What a node's interval summary carries, in the node's record order (the report's quantity
+# set), and which of them also send their interval min/max; the rest travel as means.
+INTERVAL_QUANTITIES = (
+    "incident_shortwave",
+    "ndvi",
+    "chlorophyll_index",
+    "canopy_temperature",
+    "sky_temperature",
+    "air_temperature",
+    "relative_humidity",
+    "air_pressure",
+)
+RANGED = ("incident_shortwave", "ndvi", "canopy_temperature", "air_temperature")

@@ -8,8 +8,11 @@ import re
 
 import typer
 
+from gateway.cbor_codec import install as _use_cbor2
 from shared_protocol import ProtocolError, decode_frame
 from shared_protocol.frame import parse_header, unframe
+
+_use_cbor2()  # CPython decodes as the gateway does: with cbor2
 
 app = typer.Typer(help="Inspect wire-format frames.", no_args_is_help=True)
 

@@ -22,19 +22,12 @@ from fieldnode.settings import load as load_settings
 from fieldnode.settings import unload as _unload
 from fieldnode.settings import use as _use
 from fieldnode.summary import DailyStats, StateError, Stats
+from shared_protocol.quantities import INTERVAL_QUANTITIES
+from shared_protocol.quantities import RANGED as RANGED_NAMES
 
-# interval quantities, in record order; RANGED ones also send min/max
-QUANTS = (
-    "incident_shortwave",
-    "ndvi",
-    "chlorophyll_index",
-    "canopy_temperature",
-    "sky_temperature",
-    "air_temperature",
-    "relative_humidity",
-    "air_pressure",
-)
-RANGED = (0, 1, 3, 5)
+# interval quantities, in record order; RANGED ones also send min/max (shared with the benches)
+QUANTS = INTERVAL_QUANTITIES
+RANGED = tuple(i for i in range(len(QUANTS)) if QUANTS[i] in RANGED_NAMES)
 NQ = 8
 K_INTERVAL, K_HEALTH, K_DAILY = 1, 2, 3
 _REC = ">IH"  # interval record: start epoch s, samples; then NQ x (count, mean, min, max)

@@ -18,8 +18,6 @@ PROJECT = {"shared_protocol", "fieldnode", "sim", "tests", "main", "boot"}
 # modules of the ESP32 port that the unix port lacks; only the real board layer may use them
 ESP32_ONLY = {"esp32", "esp", "network", "bluetooth", "neopixel", "onewire", "machine"}
 BOARD_FILES = ("firmware/fieldnode/boards/esp32s3.py", "firmware/boot.py")
-# CPython-only helpers: allowed to exist, never imported on the node
-CPYTHON_ONLY = {"shared_protocol/cbor2_backend.py"}
 
 
 def _micropython_modules():
@@ -91,8 +89,6 @@ def _problems(rel, path, available):
             mods = [node.module or ""]
         for m in mods:
             top = m.split(".")[0]
-            if m == "shared_protocol.cbor2_backend" and _guarded(node, parents):
-                continue
             if top not in allowed and not _guarded(node, parents):
                 problems.append("line %d: imports %r, which MicroPython does not provide" % (node.lineno, m))
         if isinstance(node, ast.Match):
@@ -116,8 +112,6 @@ def test_trees_exist_and_have_code():
 
 @pytest.mark.parametrize("rel,path", sorted(_files()), ids=[rel for rel, _ in sorted(_files())])
 def test_imports_only_what_micropython_has(rel, path):
-    if rel in CPYTHON_ONLY:
-        pytest.skip("CPython-only helper, imported only behind try/except ImportError")
     problems = _problems(rel, path, _micropython_modules_cached())
     assert not problems, "%s:\n  %s" % (rel, "\n  ".join(problems))
 

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gateway.cbor_codec import loads as cbor2_loads
 from shared_protocol import ProtocolError, cbor, decode_frame, encode_frame, frame
-from shared_protocol.cbor2_backend import loads as cbor2_loads
 from shared_protocol.errors import DecodeError, SizeError
 from shared_protocol.quantities import all_quantities
 
@@ -89,7 +89,7 @@ def _frames():
 
 def _decode_both(data):
     """decode_frame with cbor2 (the gateway) and with the node's own codec."""
-    for loads in (frame.loads, cbor.loads):
+    for loads in (cbor2_loads, cbor.loads):
         saved = frame.loads
         frame.loads = loads
         try:
@@ -176,3 +176,23 @@ def test_reports_roundtrip(msg):
             for a, b in zip(s[col], g[col], strict=True):
                 assert (a is None and b is None) or a == pytest.approx(b, rel=1e-9, abs=1e-9)
         assert [c if m is not None else 0 for c, m in zip(s["count"], s["mean"], strict=True)] == g["count"]
+
+
+def test_the_gateway_plugs_cbor2_into_frames():
+    from gateway.cbor_codec import dumps as cbor2_dumps
+    from gateway.cbor_codec import install
+
+    saved = frame.dumps, frame.loads
+    try:
+        install()
+        assert frame.loads is cbor2_loads and frame.dumps is cbor2_dumps
+        wire = encode_frame(_frames_msgs_report(), KEY)
+        assert decode_frame(wire, {DEV: KEY})["type"] == "report"
+    finally:
+        frame.use_codec(*saved)
+    assert (frame.dumps, frame.loads) == saved
+
+
+def _frames_msgs_report():
+    return {"type": "report", "device_id": DEV, "counter": 3, "start": 1750000000, "interval_min": 15,
+            "samples": [15], "stats": {"ndvi": {"mean": [0.7]}}}

@@ -14,10 +14,13 @@ import subprocess
 import tempfile
 import time
 
+from gateway.cbor_codec import install as _use_cbor2
 from shared_protocol import decode_frame, encode_frame
 from tools.bench.protocol_day import QUANTITY_SET, day_messages
 from tools.mpy import compile_tree
 from tools.paths import micropython_exe
+
+_use_cbor2()  # CPython encodes and decodes as the gateway does: with cbor2
 
 KEY = bytes(range(32))
 BUDGET_BYTES_PER_NODE_DAY = 4096

@@ -10,18 +10,10 @@ min, max per quantity. Pure Python: runs on CPython and on MicroPython.
 
 import math
 
-# quantities whose interval range (min/max) the node sends; the others travel as means
-RANGED = ("incident_shortwave", "ndvi", "canopy_temperature", "air_temperature")
-QUANTITY_SET = (
-    "incident_shortwave",
-    "ndvi",
-    "chlorophyll_index",
-    "canopy_temperature",
-    "sky_temperature",
-    "air_temperature",
-    "relative_humidity",
-    "air_pressure",
-)
+from shared_protocol.quantities import INTERVAL_QUANTITIES, RANGED
+
+# the node's interval quantity set, and those whose interval range (min/max) it sends
+QUANTITY_SET = INTERVAL_QUANTITIES
 START = 1750032000  # 2025-06-16 00:00 UTC
 DEV = 0x0102A0B0
 

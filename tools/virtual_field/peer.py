@@ -14,7 +14,10 @@ import select
 import time
 import tty
 
+from gateway.cbor_codec import install as _use_cbor2
 from shared_protocol import Deframer, ProtocolError, ReplayGuard, decode_frame, encode_frame
+
+_use_cbor2()  # CPython decodes as the gateway does: with cbor2
 
 GATEWAY_ID = 0
 

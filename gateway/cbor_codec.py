@@ -1,10 +1,12 @@
-"""CPython-only CBOR backend: cbor2, held to the same contract as shared_protocol.cbor.
+"""The gateway's CBOR codec: cbor2, held to the same contract as shared_protocol.cbor.
 
-    from shared_protocol.cbor2_backend import loads, dumps
+    from gateway.cbor_codec import install
+    install()        # shared_protocol.frame encodes and decodes payloads with cbor2 from now on
 
 Only plain values come back (tags, undefined and other simple values are rejected) and
 only DecodeError/SizeError escape; dumps is canonical so both runtimes emit the same bytes.
-Never imported on the node (frame.py picks it only when cbor2 is importable).
+It lives in the gateway, not in shared_protocol: shared_protocol stays MicroPython-clean
+and CPython plugs this in with ``install()`` (``shared_protocol.frame.use_codec``).
 """
 
 import io
@@ -82,4 +84,11 @@ def dumps(obj):
     try:
         return _cbor2.dumps(obj, canonical=True)
     except Exception as e:
-        raise DecodeError("cannot encode payload as CBOR: %s" % e)
+        raise DecodeError("cannot encode payload as CBOR: %s" % e) from None
+
+
+def install():
+    """Make shared_protocol.frame use cbor2 for payloads (idempotent)."""
+    from shared_protocol import frame
+
+    frame.use_codec(dumps, loads)
