@@ -46,7 +46,11 @@ def compile_tree(packages=PACKAGES, out_dir=None):
                 continue
             os.makedirs(os.path.dirname(dst), exist_ok=True)
             tmp = "%s.%d.tmp" % (dst, os.getpid())
-            r = subprocess.run([cross, "-o", tmp, "-s", rel, src], capture_output=True, text=True)
+            # deployed modules: no line-number tables (-O3), and the source name is the .mpy's own
+            # path, a qstr the import creates anyway (__file__): tracebacks name file and function
+            opt = [] if os.sep + "tests" + os.sep in src else ["-O3"]
+            name = rel if opt == [] else rel[:-3] + ".mpy"
+            r = subprocess.run([cross] + opt + ["-o", tmp, "-s", name, src], capture_output=True, text=True)
             if r.returncode != 0:
                 raise MicroPythonError("mpy-cross failed on %s:\n%s" % (rel, r.stderr.strip()))
             os.replace(tmp, dst)  # atomic: parallel test runs never see half a file
