@@ -3,12 +3,13 @@
 fieldline --version
 fieldline protocol decode HEX --key HEX
 fieldline node virtual --uart PATH [--fault NAME=VALUE ...]
+fieldline gateway run --config gateway.toml
 fieldline bench protocol|firmware --json
 """
 
 import typer
 
-from tools import __version__, bench_cli, demo, node_cli, protocol_cli
+from tools import __version__, bench_cli, demo, gateway_cli, node_cli, protocol_cli
 
 app = typer.Typer(
     name="fieldline",
@@ -20,6 +21,7 @@ app = typer.Typer(
 app.add_typer(protocol_cli.app, name="protocol")
 app.add_typer(bench_cli.app, name="bench")
 app.add_typer(node_cli.app, name="node")
+app.add_typer(gateway_cli.app, name="gateway")
 app.command("demo")(demo.demo)
 
 
