@@ -93,6 +93,7 @@ class Aligner:
         self.rule_list = []  # series index -> rule
         self.node_sid = {}  # (source, quantity id) -> series index, for gateway.columns
         self.by_source = {}  # source -> [series keys]
+        self.by_source_idx = {}  # source -> [series indexes], same order
         self.open = {}  # (source, sensor, quantity, cell) -> _Cell
         self.watermark = {}  # source -> newest data time seen
         self.dirty = set()  # sources whose state changed since pop_dirty()
@@ -115,6 +116,7 @@ class Aligner:
             self.rule_list.append(rule)
             self.fast_arr[idx] = rule in ("mean", "last")
             self.by_source.setdefault(key[0], []).append(key)
+            self.by_source_idx.setdefault(key[0], []).append(idx)
         return s
 
     def node_series(self, source, qid, name):
@@ -362,10 +364,10 @@ class Aligner:
     # ---- persistence: the store writes a source's snapshot with every intake of that source ----
     def snapshot(self, source):
         """JSON-able state of ``source``'s series (newest cell sent) and open cells."""
-        series = self.series
-        last = {
-            "%s|%s" % (k[1], k[2]): series[k].last for k in self.by_source.get(source, ()) if series[k].last is not None
-        }
+        keys = self.by_source.get(source, ())
+        idx = self.by_source_idx.get(source, ())
+        lasts = self.last_arr[idx].tolist() if idx else []
+        last = {"%s|%s" % (k[1], k[2]): int(v) for k, v in zip(keys, lasts, strict=True) if v == v}
         cells = [
             [k[1], k[2], k[3], c.n, c.wsum, c.vsum, c.vmin, c.vmax, c.last_ts, c.last_v, c.covered, c.flags]
             for k, c in (self.open.items() if self.open else ())

@@ -1,6 +1,6 @@
 """Interval statistics of many reports decoded and aligned at once (numpy), for the hot path.
 
-    rows = RawRows()
+    rows = RawRows(aligner)
     rows.add(j, source, flags, starts, span_s, samples, stats_raw, qflags)   # one per report (after dedup)
     bad = rows.decode_align(aligner)        # indexes j whose values broke the catalogue's rules
 
@@ -41,10 +41,20 @@ _FAST_RULES = ("mean", "last")
 
 
 class RawRows:
-    def __init__(self):
-        self.items = []  # j -> (source, flags, starts, span_s, samples, qflags)
-        self.groups = {}  # (n, k) -> ([row], [qid], [item j])
-        self.irregular = []  # (j, qid, row)
+    def __init__(self, aligner):
+        self.aligner = aligner
+        self.items = []  # idx -> (j, source, flags, starts, span_s, samples, qflags)
+        self.groups = {}  # (n, k) -> ([row], [qid], [item idx], [series index])
+        self.irregular = []  # (idx, qid, row)
+        self._sids = {}  # (source, qid tuple) -> series indexes: one lookup per report, not per row
+
+    def _series(self, source, qids):
+        key = (source, qids)
+        sids = self._sids.get(key)
+        if sids is None:
+            ns = self.aligner.node_series
+            sids = self._sids[key] = [ns(source, q, _NAME[q]) for q in qids]
+        return sids
 
     def add(self, j, source, flags, starts, span_s, samples, stats_raw, qflags):
         self.items.append((j, source, flags, starts, span_s, samples, qflags))
@@ -57,26 +67,29 @@ class RawRows:
             key = (n, lens.pop() // n)
             g = groups.get(key)
             if g is None:
-                g = groups[key] = ([], [], [])
+                g = groups[key] = ([], [], [], [])
+            qids = tuple(stats_raw)
             g[0].extend(rows)
-            g[1].extend(stats_raw)
-            g[2].extend([idx] * len(stats_raw))
+            g[1].extend(qids)
+            g[2].extend([idx] * len(qids))
+            g[3].extend(self._series(source, qids))
             return
         for qid, row in stats_raw.items():
             key = (n, len(row) // n)
             g = groups.get(key)
             if g is None:
-                g = groups[key] = ([], [], [])
+                g = groups[key] = ([], [], [], [])
             g[0].append(row)
             g[1].append(qid)
             g[2].append(idx)
+            g[3].append(self._series(source, (qid,))[0])
 
     def decode_align(self, aligner):
         """Decode every row, feed the aligner; returns the set of item indexes ``j`` that were bad."""
         bad = set()
         decoded = []  # (idx, qid, means, mins, maxs, counts) of rows off the fast path
         fast = []  # (n, idx array, qid array, means, mins, maxs, counts matrices)
-        for (n, k), (rows, qids, idxs) in self.groups.items():
+        for (n, k), (rows, qids, idxs, sids) in self.groups.items():
             ok_rows = self._regular(rows)
             if ok_rows is not None and len(ok_rows) != len(rows):
                 for r in range(len(rows)):
@@ -86,13 +99,14 @@ class RawRows:
                 rows = [rows[r] for r in sel]
                 qids = [qids[r] for r in sel]
                 idxs = [idxs[r] for r in sel]
+                sids = [sids[r] for r in sel]
             elif ok_rows is None:
                 for r in range(len(rows)):
                     self.irregular.append((idxs[r], qids[r], rows[r]))
                 continue
             if not rows:
                 continue
-            res = self._matrix(n, k, rows, qids, idxs)
+            res = self._matrix(n, k, rows, qids, idxs, sids)
             if res is None:  # a bad value somewhere: find the rows one by one
                 for r in range(len(rows)):
                     self.irregular.append((idxs[r], qids[r], rows[r]))
@@ -122,7 +136,7 @@ class RawRows:
                 out.add(r)
         return out if out else None
 
-    def _matrix(self, n, k, rows, qids, idxs):
+    def _matrix(self, n, k, rows, qids, idxs, sids):
         try:
             a = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=len(rows) * n * k).reshape(
                 len(rows), n * k
@@ -155,7 +169,7 @@ class RawRows:
                 return None
         else:
             counts = np.array([self.items[i][5] for i in idxs], dtype=np.int64)
-        return n, idxs, qids, means, mins, maxs, counts
+        return n, idxs, qids, sids, means, mins, maxs, counts
 
     def _emit(self, aligner, fast, decoded, bad):
         items = self.items
@@ -168,8 +182,8 @@ class RawRows:
             src = items[idx][1]
             slow_keys.add((src, name))
             seq.append((items[idx][3][0], idx, name, st["mean"], st.get("min"), st.get("max"), st["count"]))
-        for n, idxs, qids, means, mins, maxs, counts in fast:
-            self._bulk(aligner, g, n, idxs, qids, means, mins, maxs, counts, bad, slow_keys, seq)
+        for n, idxs, qids, sids, means, mins, maxs, counts in fast:
+            self._bulk(aligner, g, n, idxs, qids, sids, means, mins, maxs, counts, bad, slow_keys, seq)
         seq.sort(key=lambda r: r[0])
         for _first, idx, name, mean, vmin, vmax, count in seq:
             _j, source, flags, starts, span_s, samples, qflags = items[idx]
@@ -177,16 +191,15 @@ class RawRows:
                 source, "node", name, starts, span_s, mean, vmin, vmax, count, flags | qflags.get(name, 0)
             )
 
-    def _bulk(self, aligner, g, n, idxs, qids, means, mins, maxs, counts, bad, slow_keys, seq):
+    def _bulk(self, aligner, g, n, idxs, qids, sids, means, mins, maxs, counts, bad, slow_keys, seq):
         """Rows whose series continue cell by cell go into the aligner's columns at once."""
         items = self.items
         m = len(idxs)
         idx_a = np.array(idxs)
         q_a = np.array(qids)
         names = _NAME[q_a]
-        src_of = [items[i][1] for i in idxs]
-        node_series = aligner.node_series
-        sid = np.array([node_series(src, q, nm) for src, q, nm in zip(src_of, qids, names, strict=True)])
+        item_src = np.array([it[1] for it in items], dtype=object)
+        sid = np.array(sids)
         item_first = np.array([it[3][0] for it in items], dtype=np.float64)
         item_span = np.array([it[4] for it in items], dtype=np.float64)
         firsts = item_first[idx_a]
@@ -194,7 +207,7 @@ class RawRows:
         if bad:
             ok &= ~np.isin(idx_a, list(bad))
         if slow_keys:
-            ok &= np.array([(src, nm) not in slow_keys for src, nm in zip(src_of, names, strict=True)])
+            ok &= np.array([(items[i][1], nm) not in slow_keys for i, nm in zip(idxs, names, strict=True)])
         stored = aligner.last_arr[sid]
         order = np.lexsort((firsts, sid))
         f_s, sid_s, ok_s = firsts[order], sid[order], ok[order]
@@ -239,7 +252,7 @@ class RawRows:
         rules = aligner.rule_list
         aligner.append_columns(
             {
-                "source": [src_of[r] for r in fr.tolist()],
+                "source": item_src[idx_a[fr]].tolist(),
                 "quantity": names[fr].tolist(),
                 "flags": row_flags.tolist(),
                 "rule": [rules[i] for i in sid[fr].tolist()],

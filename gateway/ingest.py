@@ -42,7 +42,7 @@ class Ingest:
         except OutboxFull:
             self.refused_intakes += len(intakes)
             return False
-        raw = RawRows()
+        raw = RawRows(al)
         block_keys = {}  # intake index -> new interval starts
         pre_bad = set()
         for j, it in enumerate(intakes):
@@ -108,7 +108,7 @@ class Ingest:
         """Dedup a block's intervals; queue them for decoding and alignment: (new starts, broken?)."""
         st = self.store
         sensor, starts, span_s, stats, qflags, shift_s, samples = it.block
-        new = st.new_starts(it.source, KIND_INTERVAL, starts)
+        new = st.take_new(it.source, KIND_INTERVAL, starts)
         if not new:
             self.duplicates += len(starts)
             return [], False
@@ -117,7 +117,6 @@ class Ingest:
             self.duplicates += len(starts) - len(new)
             fresh = set(new)
             keep = [i for i, s in enumerate(starts) if s in fresh]
-        st.mark(it.source, KIND_INTERVAL, new)
         ts = [t - shift_s for t in starts] if shift_s else starts
         flags = it.flags
         if stats and type(next(iter(stats))) is int:  # undecoded wire rows: decoded in bulk

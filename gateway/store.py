@@ -45,7 +45,10 @@ class Store:
         try:
             self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process kill
+            # FULL: the WAL is fsynced at every commit -- the gateway acknowledges a node only after the
+            # commit, so a commit must survive a power cut too (NORMAL survives only a process kill)
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.execute("PRAGMA wal_autocheckpoint=4000")  # 16 MB of WAL between checkpoints
             self.db.executescript(_SCHEMA)
             self._page = self.db.execute("PRAGMA page_size").fetchone()[0]
             row = self.db.execute("SELECT max(seq) FROM outbox").fetchone()
@@ -118,6 +121,17 @@ class Store:
         recent.update(have)
         return [s for s in unknown if s not in have]
 
+    def take_new(self, source, kind, starts):
+        """new_starts() and mark() in one: the starts not stored yet, now counted as taken."""
+        new = self.new_starts(source, kind, starts)
+        if new:
+            self._recent[(source, kind)].update(new)
+            top = self._top[(source, kind)]
+            m = max(new)
+            if m > top:
+                self._top[(source, kind)] = m
+        return new
+
     def mark(self, source, kind, starts):
         """Remember (in memory) keys about to be written, so a duplicate in the same intake is caught."""
         self._recent.setdefault((source, kind), set()).update(starts)
@@ -135,8 +149,8 @@ class Store:
         """Store an intake atomically.
 
         ``frames``: (source, device, counter, rx, wire) rows; ``keys``: (source, kind, start, end,
-        frame index into ``frames`` or None) blocks of record start times [start, end); ``payload_for(seq)`` -> bytes builds the outbox
-        batch (None: nothing to forward); ``state``: {key: JSON-able} to persist. Returns the
+        frame index into ``frames`` or None) blocks of record start times [start, end);
+        ``payload_for(seq)`` -> bytes builds the outbox batch (None: nothing to forward); ``state``: {key: JSON-able} to persist. Returns the
         outbox seq or None. Call ensure_room() first: the disk bound is checked there.
         """
         payload = payload_for(self.next_seq) if payload_for is not None else None

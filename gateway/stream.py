@@ -156,9 +156,10 @@ def parse_iso(text):
     return calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ"))
 
 
-# per-reading columns travel as RFC 8746 typed arrays: little-endian int64 (tag 79), float64 (tag 86)
-_TYPED = (("ts", 79, "<i8"), ("value", 86, "<f8"), ("min", 86, "<f8"), ("max", 86, "<f8"), ("n", 79, "<i8"))
-_TAG_DTYPE = {79: "<i8", 86: "<f8"}
+# per-reading columns travel as RFC 8746 typed arrays, little-endian: ts uint32 (tag 70: epoch
+# seconds to 2106), value/min/max float64 (tag 86, NaN = none), n uint16 (tag 69)
+_TYPED = (("ts", 70, "<u4"), ("value", 86, "<f8"), ("min", 86, "<f8"), ("max", 86, "<f8"), ("n", 69, "<u2"))
+_TAG_DTYPE = {69: "<u2", 70: "<u4", 79: "<i8", 86: "<f8"}
 
 
 def _plain_columns(readings):

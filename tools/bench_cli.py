@@ -1,6 +1,7 @@
 """`fieldline bench ...`: measured figures, printed (``--json`` for machines).
 
-    fieldline bench protocol --json
+fieldline bench protocol --json
+fieldline bench gateway --json
 """
 
 import json
@@ -47,3 +48,17 @@ def firmware(
     from tools.bench.firmware import run
 
     _print(run(days=days, seed=seed, heap_search=not no_heap_search, trials=trials), as_json)
+
+
+@app.command()
+def gateway(
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    nodes: int = typer.Option(100, min=1, max=1000, help="nodes in the synthetic farm"),
+    days: int = typer.Option(7, min=1, max=30, help="days of reports (and of the upstream outage)"),
+    seed: int = typer.Option(1, help="seed of the synthetic reports"),
+    no_broker: bool = typer.Option(False, "--no-broker", help="skip the backlog drain through Mosquitto"),
+):
+    """Readings/s through decode+auth+align+durable queue, vs naive SQLite and pandas; outage drain."""
+    from tools.bench.gateway import run
+
+    _print(run(nodes=nodes, days=days, seed=seed, broker=not no_broker), as_json)

@@ -6,8 +6,10 @@ fieldline gateway check --config gateway.toml        # validate the config and t
 
 import asyncio
 import logging
+import os
 import signal
 import sys
+import time
 
 import typer
 
@@ -41,6 +43,8 @@ def check(config: str = typer.Option(..., "--config", "-c", help="gateway TOML f
 def run(
     config: str = typer.Option(..., "--config", "-c", help="gateway TOML file"),
     log_level: str = typer.Option(None, "--log-level", help="debug|info|warning|error (default: from the config)"),
+    sim_clock: str = typer.Option(None, "--sim-clock", hidden=True,
+                                  help="virtual field only: take UTC from this simulation clock file"),
 ):
     """Run the gateway until SIGTERM or Ctrl-C."""
     cfg, reg = _load(config)
@@ -57,7 +61,12 @@ def run(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        gw = Gateway(cfg, registry=reg)
+        clock = time.time
+        if sim_clock:
+            from tools.virtual_field.node import SimClock
+
+            clock = SimClock(os.path.dirname(sim_clock) or ".")
+        gw = Gateway(cfg, registry=reg, clock=clock)
         await gw.run(stop)
 
     try:
