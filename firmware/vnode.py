@@ -2,6 +2,8 @@
 #   micropython -X heapsize=256K -m vnode --uart /dev/pts/5 --state /tmp/n1 --until 1780358400 [...]
 # Options: --seed N --speed X --sleep advance|exit --reset-cause CAUSE --start EPOCH --until EPOCH
 #          --fault NAME=VALUE (repeat) --config FILE --flash IMG --lat --lon --alt --stats
+#          --wall0 EPOCH (with --speed: world time = start + speed x (wall clock - wall0), so the
+#          nodes of a virtual field share one timeline)
 # Exit codes: 0 reached --until, 75 deep sleep (restart with --reset-cause deepsleep),
 # 76 power cut (restart with --reset-cause power_on), 2 bad arguments.
 # --stats prints "@@STATS" heap figures: fw_code (firmware modules), sim_code (board layer
@@ -76,6 +78,7 @@ def main():
             lon=float(o.get("lon", 5.0)),
             alt_m=float(o.get("alt", 10.0)),
             flash_img=o.get("flash"),
+            wall0=float(o["wall0"]) if "wall0" in o else None,
         )
     except ValueError as e:
         print("vnode: %s" % e)

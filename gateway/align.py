@@ -373,10 +373,19 @@ class Aligner:
             for k, c in (self.open.items() if self.open else ())
             if k[0] == source
         ]
-        return {"last": last, "open": cells, "wm": self.watermark.get(source)}
+        units = {
+            "%s|%s" % (k[1], k[2]): self.series[k].unit for k in keys if self.series[k].unit != UNITS.get(k[2], "1")
+        }
+        snap = {"last": last, "open": cells, "wm": self.watermark.get(source)}
+        if units:
+            snap["units"] = units
+        return snap
 
     def restore(self, source, snap):
         """Inverse of snapshot (after a restart, before any new data of ``source``)."""
+        for sk, unit in snap.get("units", {}).items():
+            sensor, quantity = sk.split("|", 1)
+            self._series((source, sensor, quantity), unit)
         for sk, last in snap.get("last", {}).items():
             sensor, quantity = sk.split("|", 1)
             self._series((source, sensor, quantity), None).last = last

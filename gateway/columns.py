@@ -37,6 +37,7 @@ for _qid, (_name, _div, _mul, _lo, _hi) in _Q.items():
     _LO[_qid] = _lo
     _HI[_qid] = _hi
 _INT = {int}
+_RAW_LIMIT = 1 << 40  # |wire integers| below this cannot overflow int64 in a 32-interval cumsum
 _FAST_RULES = ("mean", "last")
 
 
@@ -46,6 +47,7 @@ class RawRows:
         self.items = []  # idx -> (j, source, flags, starts, span_s, samples, qflags)
         self.groups = {}  # (n, k) -> ([row], [qid], [item idx], [series index])
         self.irregular = []  # (idx, qid, row)
+        self.decoded = []  # (idx, quantity name, stats dict) already decoded (partial resends)
         self._sids = {}  # (source, qid tuple) -> series indexes: one lookup per report, not per row
 
     def _series(self, source, qids):
@@ -84,6 +86,32 @@ class RawRows:
             g[2].append(idx)
             g[3].append(self._series(source, (qid,))[0])
 
+    def add_decoded(self, j, source, flags, starts, span_s, samples, stats, qflags, sensor="node"):
+        """A report's statistics decoded already (e.g. the new part of a partly resent report)."""
+        self.items.append((j, source, flags, starts, span_s, samples, qflags))
+        idx = len(self.items) - 1
+        for name, st in stats.items():
+            self.decoded.append((idx, name, st))
+
+    def _shared_series(self):
+        """(source, quantity name) of series whose rows are in more than one group or off the bulk
+        path: those go one by one, in time order (a series must advance in order)."""
+        if len(self.groups) <= 1 and not self.decoded and not self.irregular:
+            return set()
+        items = self.items
+        seen = {}
+        shared = set()
+        for gi, (_rows, qids, idxs, _sids) in enumerate(self.groups.values()):
+            for q, i in zip(qids, idxs, strict=True):
+                k = (items[i][1], _NAME[q])
+                if seen.setdefault(k, gi) != gi:
+                    shared.add(k)
+        for idx, _qid, _row in self.irregular:
+            shared.add((items[idx][1], _NAME[_qid]))
+        for idx, name, _st in self.decoded:
+            shared.add((items[idx][1], name))
+        return shared
+
     def decode_align(self, aligner):
         """Decode every row, feed the aligner; returns the set of item indexes ``j`` that were bad."""
         bad = set()
@@ -121,8 +149,9 @@ class RawRows:
                 continue
             ((name, st),) = s.items()
             decoded.append((idx, name, st))
+        decoded.extend(self.decoded)
         bad_j = {self.items[i][0] for i in bad}
-        self._emit(aligner, fast, decoded, bad)
+        self._emit(aligner, fast, decoded, bad, self._shared_series())
         return bad_j
 
     @staticmethod
@@ -143,6 +172,8 @@ class RawRows:
             )
         except (OverflowError, ValueError):
             return None
+        if len(a) and np.abs(a).max() >= _RAW_LIMIT:
+            return None  # far outside any quantity's range: the exact (Python int) path decides
         q = np.array(qids)
         raw = np.cumsum(a[:, :n], axis=1)
         div = _DIVF[q][:, None]
@@ -171,16 +202,13 @@ class RawRows:
             counts = np.array([self.items[i][5] for i in idxs], dtype=np.int64)
         return n, idxs, qids, sids, means, mins, maxs, counts
 
-    def _emit(self, aligner, fast, decoded, bad):
+    def _emit(self, aligner, fast, decoded, bad, slow_keys):
         items = self.items
         g = aligner.grid_s
         seq = []  # rows that go one by one through add_series, in time order
-        slow_keys = set()
         for idx, name, st in decoded:
             if idx in bad:
                 continue
-            src = items[idx][1]
-            slow_keys.add((src, name))
             seq.append((items[idx][3][0], idx, name, st["mean"], st.get("min"), st.get("max"), st["count"]))
         for n, idxs, qids, sids, means, mins, maxs, counts in fast:
             self._bulk(aligner, g, n, idxs, qids, sids, means, mins, maxs, counts, bad, slow_keys, seq)

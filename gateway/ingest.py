@@ -129,19 +129,8 @@ class Ingest:
                 return new, True
         if keep is not None:
             ts = [ts[i] for i in keep]
+            samples = [samples[i] for i in keep]
             stats = {q: {c: [col[i] for i in keep] for c, col in s.items()} for q, s in stats.items()}
-        al = self.aligner
-        for q, s in stats.items():
-            al.add_series(
-                it.source,
-                sensor,
-                q,
-                ts,
-                span_s,
-                s["mean"],
-                s.get("min"),
-                s.get("max"),
-                s["count"],
-                flags | qflags.get(q, 0),
-            )
+        # decoded statistics join the bulk rows: one series is aligned in time order, whatever path
+        raw.add_decoded(j, it.source, flags, ts, span_s, samples, stats, qflags, sensor)
         return new, False

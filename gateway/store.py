@@ -75,11 +75,20 @@ class Store:
     def alert(self):
         return self.fill() >= self.alert_fraction
 
+    def _truncate_wal(self):
+        try:
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite3.OperationalError:  # busy: a reader holds it; measured again next time
+            pass
+
     def ensure_room(self, need):
         """Make room for ``need`` more bytes (pruning old raw frames) or raise OutboxFull."""
         self._make_room(need)
 
     def _make_room(self, need):
+        if self.disk_bytes() + need <= self.max_bytes:
+            return
+        self._truncate_wal()  # pages already in the database file need not be counted twice
         if self.disk_bytes() + need <= self.max_bytes:
             return
         # raw frames whose records are stored (and so forwarded or queued) go first, oldest first
@@ -89,6 +98,7 @@ class Store:
                 break
             self.db.execute("DELETE FROM frames WHERE id <= ?", (ids[-1][0],))
             self.pruned_frames += len(ids)
+        self._truncate_wal()
         if self.disk_bytes() + need > self.max_bytes:
             self.refusals += 1
             raise OutboxFull(
@@ -103,8 +113,8 @@ class Store:
         recent = self._recent.get(rk)
         if recent is None:
             recent = self._recent[rk] = set()
-            row = self.db.execute("SELECT max(start) FROM records WHERE source = ? AND kind = ?", rk).fetchone()
-            self._top[rk] = row[0] if row[0] is not None else -1
+            row = self.db.execute("SELECT max(end) FROM records WHERE source = ? AND kind = ?", rk).fetchone()
+            self._top[rk] = row[0] - 1 if row[0] is not None else -1  # every stored start is <= this
         unknown = [s for s in starts if s not in recent]
         if not unknown:
             return []
@@ -150,8 +160,9 @@ class Store:
 
         ``frames``: (source, device, counter, rx, wire) rows; ``keys``: (source, kind, start, end,
         frame index into ``frames`` or None) blocks of record start times [start, end);
-        ``payload_for(seq)`` -> bytes builds the outbox batch (None: nothing to forward); ``state``: {key: JSON-able} to persist. Returns the
-        outbox seq or None. Call ensure_room() first: the disk bound is checked there.
+        ``payload_for(seq)`` -> bytes builds the outbox batch (None: nothing to forward); ``state``:
+        {key: JSON-able} to persist. Returns the outbox seq or None. Call ensure_room() first: the
+        disk bound is checked there.
         """
         payload = payload_for(self.next_seq) if payload_for is not None else None
         db = self.db
@@ -178,10 +189,7 @@ class Store:
                         "INSERT INTO outbox (seq, created, items, pending, payload) VALUES (?,?,?,?,?)",
                         (seq, time.time(), items, self.all_uplinks, payload),
                     )
-                    self.next_seq += 1
-                    db.execute(
-                        "INSERT OR REPLACE INTO state (k, v) VALUES ('outbox.next_seq', ?)", (str(self.next_seq),)
-                    )
+                    db.execute("INSERT OR REPLACE INTO state (k, v) VALUES ('outbox.next_seq', ?)", (str(seq + 1),))
                 if state:
                     db.executemany(
                         "INSERT OR REPLACE INTO state (k, v) VALUES (?, ?)",
@@ -193,6 +201,8 @@ class Store:
                 raise
             if frames:
                 self.next_frame = ids[-1] + 1
+            if seq is not None:
+                self.next_seq = seq + 1  # only once committed: a failed write leaves no hole
         except sqlite3.DatabaseError as e:
             raise StoreError("writing to the gateway store %s failed: %s" % (self.path, e)) from e
         return seq

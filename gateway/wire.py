@@ -138,12 +138,7 @@ def _stats(wire, samples):
             if d is None:
                 if ranged and (row[n + i] is not None or row[2 * n + i] is not None):
                     raise _Slow()
-                if k in (2, 4):
-                    c = counts[i]
-                    if type(c) is not int or not 0 <= c <= 0xFFFF:
-                        raise _Slow()
-                else:
-                    counts[i] = 0
+                counts[i] = 0  # as stats_from_wire: an interval without data counts 0, whatever the wire says
                 continue
             if type(d) is not int:
                 raise _Slow()
@@ -177,7 +172,7 @@ _U32 = 0xFFFFFFFF
 
 def _report_rest(payload):
     """The report's fields other than stats: start, interval_min, samples inline; health/daily generic."""
-    if not payload.keys() <= _REPORT_KEYS:
+    if set(map(type, payload)) != _INT_ONLY or not payload.keys() <= _REPORT_KEYS:
         raise _Slow()  # unknown keys (kept as "extra") or non-integer keys: the general path
     start = payload.get(0)
     interval = payload.get(1)

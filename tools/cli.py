@@ -42,3 +42,7 @@ def _root(
 
 def main():
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -44,7 +44,7 @@ def run(
     config: str = typer.Option(..., "--config", "-c", help="gateway TOML file"),
     log_level: str = typer.Option(None, "--log-level", help="debug|info|warning|error (default: from the config)"),
     sim_clock: str = typer.Option(None, "--sim-clock", hidden=True,
-                                  help="virtual field only: take UTC from this simulation clock file"),
+                                  help="virtual field only: UTC from a node's clock file, or paced:START,WALL0,SPEED"),
 ):
     """Run the gateway until SIGTERM or Ctrl-C."""
     cfg, reg = _load(config)
@@ -62,7 +62,11 @@ def run(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         clock = time.time
-        if sim_clock:
+        if sim_clock and sim_clock.startswith("paced:"):
+            from tools.virtual_field.node import PacedClock
+
+            clock = PacedClock.parse(sim_clock)
+        elif sim_clock:
             from tools.virtual_field.node import SimClock
 
             clock = SimClock(os.path.dirname(sim_clock) or ".")

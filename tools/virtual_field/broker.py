@@ -107,7 +107,7 @@ def client_tls_context(certs, client_cert=True):
 class Mosquitto:
     """A mosquitto process on 127.0.0.1:``port``; ``stop()``/``start()`` keep the port (an outage)."""
 
-    def __init__(self, tmpdir, tls=None, require_certificate=False, users=None):
+    def __init__(self, tmpdir, tls=None, require_certificate=False, users=None, persistence=False):
         if MOSQUITTO is None:
             raise RuntimeError("the mosquitto binary is not installed (bootstrap.py installs it)")
         self.dir = os.fspath(tmpdir)
@@ -116,6 +116,7 @@ class Mosquitto:
         self.conf_path = os.path.join(self.dir, "mosquitto-%d.conf" % self.port)
         self.log_path = os.path.join(self.dir, "mosquitto-%d.log" % self.port)
         self._proc = None
+        self.persistence = persistence  # True: sessions and queued messages survive stop()/start()
         self._write_conf(require_certificate, users)
         self.start()
 
@@ -127,7 +128,7 @@ class Mosquitto:
         lines = [
             "listener %d 127.0.0.1" % self.port,
             "allow_anonymous %s" % ("false" if users else "true"),
-            "persistence false",
+            "persistence %s" % ("true" if self.persistence else "false"),
             "max_queued_messages 0",
             "max_queued_bytes 0",
             "max_inflight_messages 0",
@@ -137,6 +138,8 @@ class Mosquitto:
             "log_type notice",
             "log_type information",
         ]
+        if self.persistence:
+            lines += ["persistence_location " + self.dir + "/", "autosave_interval 0"]
         if os.geteuid() == 0:
             lines.append("user root")  # else mosquitto drops to user "mosquitto" and cannot read tmp files
         if users:
@@ -235,11 +238,21 @@ class Mosquitto:
 class Subscriber:
     """A paho client subscribed at QoS 1 to ``topic``; ``messages`` is [(topic, qos, payload), ...]."""
 
-    def __init__(self, port, topic="#", tls_context=None, timeout_s=5.0):
+    def __init__(self, port, topic="#", tls_context=None, timeout_s=5.0, persistent=False):
+        """``persistent``: a durable session (clean_session off, fixed id, re-subscribed on every
+        reconnect): with a broker that has persistence on, nothing published while this subscriber
+        or the broker was down is lost to it -- how an upstream receiver listens."""
         self.messages = []
         self._cond = threading.Condition()
         self._subscribed = threading.Event()
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="test-sub-" + uuid.uuid4().hex[:8])
+        self._topic = topic
+        cid = "test-sub-" + uuid.uuid4().hex[:8]
+        if persistent:
+            self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cid, clean_session=False)
+            self._client.on_connect = lambda c, u, f, rc, p=None: c.subscribe(self._topic, qos=1)
+            self._client.reconnect_delay_set(0.1, 1.0)
+        else:
+            self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cid)
         if tls_context is not None:
             self._client.tls_set_context(tls_context)
         self._client.on_message = self._on_message

@@ -37,7 +37,8 @@ def default_config(seed=1, lat=52.0, lon=5.0, alt_m=10.0):
 
 class VirtualNode:
     def __init__(self, uart_path, state_dir, seed=1, speed=0, sleep="advance", faults=None, config=None,
-                 start=START, until=None, heap="512K", stats=False, log=None, lat=52.0, lon=5.0, flash=None):
+                 start=START, until=None, heap="512K", stats=False, log=None, lat=52.0, lon=5.0, flash=None,
+                 wall0=None):
         self.uart_path = uart_path
         self.state_dir = state_dir
         self.seed = seed
@@ -51,6 +52,7 @@ class VirtualNode:
         self.stats = stats
         self.lat, self.lon = lat, lon
         self.flash = flash  # littlefs image path (default: state_dir/flash.img)
+        self.wall0 = wall0  # with speed: the wall-clock instant of ``start`` (a shared timeline)
         self.log = log  # file object for the node's output (default: kept in self.output)
         self.output = []
         self.restarts = {"deepsleep": 0, "power_on": 0}
@@ -70,6 +72,8 @@ class VirtualNode:
             cmd += ["--flash", os.path.abspath(self.flash)]
         if self.until:
             cmd += ["--until", str(int(self.until))]
+        if self.wall0 is not None:
+            cmd += ["--wall0", "%.3f" % self.wall0]
         if self.config and cause == "power_on" and not self.restarts["power_on"]:
             cmd += ["--config", self.config]
         for k, v in self.faults.items():
@@ -154,3 +158,30 @@ class SimClock:
             if self.last is None:
                 raise RuntimeError("the virtual node has not published its clock yet (%s)" % self.path) from None
         return self.last
+
+
+class PacedClock:
+    """A paced virtual field's UTC: ``start`` + ``speed`` x (wall clock - ``wall0``), never before
+    ``start``: the same timeline the nodes follow with ``--wall0``, known before any node runs.
+
+    clock = PacedClock.parse("paced:1780272000,1795700000.5,1500")
+    """
+
+    def __init__(self, start, wall0, speed):
+        self.start, self.wall0, self.speed = float(start), float(wall0), float(speed)
+
+    @classmethod
+    def parse(cls, spec):
+        try:
+            start, wall0, speed = spec.split(":", 1)[1].split(",")
+            return cls(start, wall0, speed)
+        except ValueError:
+            raise ValueError("expected paced:START,WALL0,SPEED, got %r" % spec) from None
+
+    def spec(self):
+        return "paced:%d,%.3f,%g" % (self.start, self.wall0, self.speed)
+
+    def __call__(self):
+        import time
+
+        return max(self.start, self.start + (time.time() - self.wall0) * self.speed)

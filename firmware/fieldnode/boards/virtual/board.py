@@ -81,9 +81,11 @@ class VirtualBoard:
         alt_m=10.0,
         flash_blocks=64,
         flash_img=None,
+        wall0=None,
     ):
         self.state_dir = state_dir
         self.speed = speed
+        self.wall0 = wall0  # paced: world time = start + speed x (wall clock - wall0), shared by a field
         self.measure_heap = False
         self.heap_peak = 0
         self.sleep_mode = sleep_mode
@@ -182,7 +184,14 @@ class VirtualBoard:
     def _advance(self, node_ms):
         drift = self.faults.get("clock_drift_ppm", 0)
         self._true_ms += int(node_ms / (1.0 + drift * 1e-6))
-        if self.speed:
+        if self.speed and self.wall0 is not None:
+            # paced: every node of a virtual field (and its gateway) lives on one timeline. A node
+            # that fell behind it (its link waits are real time: a lost ack costs speed x 0.4 s)
+            # catches up by not sleeping, so it misses no sample, as a real node would not
+            ahead = self.wall0 + (self._true_ms - self._t0_ms) / 1000.0 / self.speed - time.time()
+            if ahead > 0:
+                time.sleep_ms(int(ahead * 1000))
+        elif self.speed:
             time.sleep_ms(int(node_ms / self.speed))
         self._update_world()
 
