@@ -182,20 +182,27 @@ class Gateway:
     def _write_some(self, now=None, flush=False):
         batch = self.queue[:MAX_PER_WRITE]
         ok = self.ingest.process(batch, now=now, flush=flush)
-        if not ok:
+        stored = len(batch) if ok else 0
+        if not ok and len(batch) > 1:
+            # near the bound: store what still fits, one intake at a time, before refusing the rest
+            for it in batch:
+                if not self.ingest.process([it]):
+                    break
+                stored += 1
+        for it in batch[:stored]:
+            if it.done is not None:
+                it.done(not it.bad)
+        if stored < len(batch):
             if not self.alerting:
                 log.error("store full: intake paused until the uplinks drain the outbox")
             self.alerting = True
-            for it in batch:
+            for it in batch[stored:]:
                 if it.done is not None:
-                    it.done(False)
-            del self.queue[: len(batch)]
-            return False
+                    it.done(False)  # the source does not acknowledge: its device keeps the data
+        else:
+            self.alerting = False
         del self.queue[: len(batch)]
-        for it in batch:
-            if it.done is not None:
-                it.done(not it.bad)
-        return True
+        return stored == len(batch)
 
     async def _intake_loop(self):
         while True:
@@ -210,22 +217,28 @@ class Gateway:
         every = self.cfg.status.health_every_s
         next_health = self.clock()
         while True:
-            now = self.clock()
-            if self.store.alert() != self.alert_sent:
-                self.alert_sent = not self.alert_sent
-                self.queue.append(Intake("gateway-" + self.cfg.gateway_id, records=[(None, None, self.alert_record())]))
-            if now >= next_health:
-                self.queue.append(
-                    Intake("gateway-" + self.cfg.gateway_id, records=[(None, None, self.health_record())])
-                )
-                next_health = now + every
-            self.ingest.process([], now=now)  # closes cells that waited long enough
-            self.wake.set()
             try:
-                self.registry.reload_if_changed()
-            except GatewayError as e:
-                log.error("device registry: %s (keeping the previous keys)", e)
+                next_health = self._tick(next_health, every)
+            except Exception:  # a bug here must not end health reporting for good: log it, go on
+                log.exception("periodic gateway task failed; retrying")
             await asyncio.sleep(min(5.0, every))
+
+    def _tick(self, next_health, every):
+        """Alerts, the health record, cells that waited long enough, registry changes."""
+        now = self.clock()
+        if self.store.alert() != self.alert_sent:
+            self.alert_sent = not self.alert_sent
+            self._own_record(self.alert_record())
+        if now >= next_health:
+            self._own_record(self.health_record())
+            next_health = now + every
+        self.ingest.process([], now=now)
+        self.wake.set()
+        try:
+            self.registry.reload_if_changed()
+        except GatewayError as e:
+            log.error("device registry: %s (keeping the previous keys)", e)
+        return next_health
 
     async def _forward(self, i):
         up = self.uplinks[i]
@@ -303,6 +316,12 @@ class Gateway:
         snap.update({"kind": "gateway_health", "source": "gateway-" + self.cfg.gateway_id, "ts": snap["time"]})
         snap["key"] = "%s/gateway_health/%s" % (snap["source"], snap["ts"])
         return snap
+
+    def _own_record(self, rec):
+        """The gateway's own health and alerts: stored at once, into the store's reserve if it is full."""
+        intake = Intake("gateway-" + self.cfg.gateway_id, records=[(None, None, rec)])
+        if not self.ingest.process([intake], reserve=True):
+            log.error("store full even for its reserve: %s record not stored", rec["kind"])
 
     def alert_record(self):
         now = iso(int(self.clock()))

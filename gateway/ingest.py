@@ -32,13 +32,17 @@ class Ingest:
         self.batches = 0
         self.rows = 0
 
-    def process(self, intakes, now=None, flush=False):
-        """Store ``intakes`` (a list) durably; returns True if written, False if the store was full."""
+    def process(self, intakes, now=None, flush=False, reserve=False):
+        """Store ``intakes`` (a list) durably; returns True if written, False if the store was full.
+        ``reserve``: may use the store's reserve (the gateway's own health and alerts)."""
         st = self.store
         al = self.aligner
-        need = sum(len(i.frame[3]) + 400 for i in intakes if i.frame) + 2000
+        # room for the raw frames, their aligned rows (a report's wire bytes x ~8) and the records;
+        # checked before anything changes, so a refusal leaves no trace
+        need = 4096 + sum(8 * len(i.frame[3]) for i in intakes if i.frame)
+        need += sum(len(str(r[2])) for i in intakes for r in i.records)
         try:
-            st.ensure_room(need)
+            st.ensure_room(need, reserve)
         except OutboxFull:
             self.refused_intakes += len(intakes)
             return False

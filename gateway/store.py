@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, created REAL NOT NUL
 CREATE TABLE IF NOT EXISTS state (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 """
 KIND_INTERVAL, KIND_DAILY, KIND_HEALTH = 1, 2, 3
+RESERVE_BYTES = 256 << 10  # beyond max_bytes, only for the gateway's own health and alert records
 
 
 class Store:
@@ -81,9 +82,10 @@ class Store:
         except sqlite3.OperationalError:  # busy: a reader holds it; measured again next time
             pass
 
-    def ensure_room(self, need):
-        """Make room for ``need`` more bytes (pruning old raw frames) or raise OutboxFull."""
-        self._make_room(need)
+    def ensure_room(self, need, reserve=False):
+        """Make room for ``need`` more bytes (pruning old raw frames) or raise OutboxFull.
+        ``reserve``: may go RESERVE_BYTES past the bound (the gateway's own alerts must get out)."""
+        self._make_room(need - (RESERVE_BYTES if reserve else 0))
 
     def _make_room(self, need):
         if self.disk_bytes() + need <= self.max_bytes:

@@ -336,7 +336,7 @@ class NodeSource(Source):
                 rec[k] = v.hex()
         rec.update({"kind": kind, "source": src, "device": dev, "ts": iso(int(ts)), "via": self.name})
         key = "%s/%s/%s" % (src, kind, rec["ts"])
-        if kind in ("node_log", "node_diag_response", "node_config"):
+        if kind in ("node_hello", "node_log", "node_diag_response", "node_config"):
             key += "/%08x" % zlib.crc32(repr(sorted(rec.items())).encode())  # a resend keeps its key
         rec["key"] = key
         return rec

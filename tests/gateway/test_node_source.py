@@ -52,8 +52,15 @@ class FakeNode:
         os.close(self.master)
 
     def frame(self, **fields):
-        msg = {"type": "hello", "device_id": self.device, "counter": self.counter, "fw_version": "1.0.0",
-               "hw": "test", "provisioned": True, "ack_req": True}
+        msg = {
+            "type": "hello",
+            "device_id": self.device,
+            "counter": self.counter,
+            "fw_version": "1.0.0",
+            "hw": "test",
+            "provisioned": True,
+            "ack_req": True,
+        }
         msg.update(fields)
         self.counter += 1
         return encode_frame(msg, KEY)
@@ -85,10 +92,10 @@ def _gateway(tmp_path, ports):
     reg.add(Device(DEV_A, KEY, name="a"))
     reg.add(Device(DEV_B, KEY, name="b"))
     reg.save()
-    text = "[gateway]\nid = \"gw-t\"\ndata_dir = \"data\"\n[status]\nport = 0\nhealth_every_s = 10\n"
+    text = '[gateway]\nid = "gw-t"\ndata_dir = "data"\n[status]\nport = 0\nhealth_every_s = 10\n'
     for i, p in enumerate(ports):
-        text += "[[sources]]\nkind = \"node\"\nname = \"s%d\"\nport = \"%s\"\nreopen_s = 0.1\n" % (i, p)
-    text += "[[uplinks]]\nkind = \"file\"\npath = \"stream.jsonl\"\n"
+        text += '[[sources]]\nkind = "node"\nname = "s%d"\nport = "%s"\nreopen_s = 0.1\n' % (i, p)
+    text += '[[uplinks]]\nkind = "file"\npath = "stream.jsonl"\n'
     return Gateway(parse_config(text, base_dir=str(tmp_path)))
 
 
@@ -168,7 +175,7 @@ def test_a_chattering_port_does_not_stall_a_healthy_one(tmp_path):
 
     async def scenario():
         await _until(lambda: all(s.connected for s in gw.sources), 5, "the ports to open")
-        for i in range(40):  # the noisy port never stops while the node sends 40 frames
+        for _i in range(40):  # the noisy port never stops while the node sends 40 frames
             for _ in range(8):
                 try:
                     flooded[0] += os.write(noisy.master, garbage)
@@ -178,6 +185,7 @@ def test_a_chattering_port_does_not_stall_a_healthy_one(tmp_path):
             await asyncio.sleep(0.01)
             acked.extend(node.acks())
         await _until(lambda: acked.extend(node.acks()) or len(set(acked)) == 40, 10, "all 40 acks")
+        await _until(lambda: gw.store.depth()[0] == 0, 10, "the outbox to drain into the file")
 
     _run(gw, scenario)
     assert len(set(acked)) == 40
@@ -191,8 +199,9 @@ def test_a_chattering_port_does_not_stall_a_healthy_one(tmp_path):
 def test_fast_deframer_matches_the_reference_deframer():
     rnd = random.Random(11)
     for _ in range(300):
-        data = bytes(rnd.choice([0, 1, 255]) if rnd.random() < 0.3 else rnd.randrange(256)
-                     for _ in range(rnd.randrange(0, 3000)))
+        data = bytes(
+            rnd.choice([0, 1, 255]) if rnd.random() < 0.3 else rnd.randrange(256) for _ in range(rnd.randrange(0, 3000))
+        )
         a, b = Deframer(max_wire=100), FastDeframer(max_wire=100)
         fa, fb = [], []
         i = 0
@@ -203,3 +212,39 @@ def test_fast_deframer_matches_the_reference_deframer():
             i += n
         assert fa == fb
         assert a.oversized == b.oversized
+
+
+def test_a_full_store_raises_an_alert_and_refuses_without_dropping(tmp_path):
+    from gateway.sources.base import Intake
+    from tools.virtual_field.broker import free_port
+
+    text = (
+        '[gateway]\nid = "gw-full"\ndata_dir = "data"\n[outbox]\nmax_mb = 1\nalert_fraction = 0.5\n'
+        "[status]\nport = 0\nhealth_every_s = 3600\n"
+        '[[uplinks]]\nkind = "mqtt"\nhost = "127.0.0.1"\nport = %d\ntimeout_s = 0.5\n' % free_port()
+    )
+    gw = Gateway(parse_config(text, base_dir=str(tmp_path)))
+    outcomes = []
+
+    async def scenario():
+        for i in range(400):  # ~2 MB of records into a 1 MB store whose upstream is down
+            rec = {"kind": "node_log", "key": "k%d" % i, "source": "node-1", "text": "x" * 4000}
+            gw.ctx.submit(Intake("node-1", records=[(None, None, rec)], done=outcomes.append))
+            await asyncio.sleep(0)
+        await _until(lambda: len(outcomes) == 400, 20, "every intake answered")
+        await _until(lambda: gw.alert_sent, 10, "the alert (fill %.2f)" % gw.store.fill())
+
+    _run(gw, scenario)
+    stored, refused = outcomes.count(True), outcomes.count(False)
+    assert stored > 50 and refused > 50, (stored, refused)  # refused: the source does not ack, nothing lost
+    assert gw.store.refusals > 0
+    # everything stored is still in the outbox, the alert among it, waiting for the upstream
+    from gateway.store import Store
+
+    st = Store(str(tmp_path / "data" / "gateway.db"), max_bytes=1 << 20)
+    docs = [load_batch(b.payload) for b in st.pending(0, limit=10000)]
+    st.close()
+    recs = [r for d in docs for r in d["records"]]
+    assert sum(1 for r in recs if r["kind"] == "node_log") == stored
+    alerts = [r for r in recs if r["kind"] == "gateway_alert"]
+    assert alerts and alerts[0]["alert"] == "store_near_full" and "fix" in alerts[0]

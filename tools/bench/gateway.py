@@ -349,7 +349,7 @@ def store_depth(path):
         s.close()
 
 
-def run(nodes=100, days=7, seed=1, pandas=True, broker=True, repeats=3):
+def run(nodes=100, days=7, seed=1, pandas=True, broker=True, repeats=5):
     work = tempfile.mkdtemp(prefix="fl-gwbench-")
     try:
         return _run(nodes, days, seed, pandas, broker, work, repeats)
