@@ -62,7 +62,7 @@ class SourceConfig:
 class OutboxConfig:
     max_mb: int = 512
     alert_fraction: float = 0.8
-    batch_max_items: int = 5000
+    batch_max_items: int = 12800
 
 
 @dataclass(frozen=True)
@@ -94,17 +94,21 @@ class GatewayConfig:
         return "GatewayConfig(%s)" % ", ".join("%s=%r" % kv for kv in shown.items())
 
 
-def load_config(path):
-    """Read and validate the gateway config file at ``path``; raise ConfigError on any problem."""
-    path = os.path.abspath(os.fspath(path))
+def read_text(path, what="a readable TOML file"):
+    """The UTF-8 text of ``path``; ConfigError (key "(file)") if it cannot be read or decoded."""
     try:
         with open(path, "rb") as f:
-            text = f.read().decode("utf-8")
+            return f.read().decode("utf-8")
     except UnicodeDecodeError as e:
         raise ConfigError("(file)", "UTF-8 text", path=path, got="undecodable byte at offset %d" % e.start) from e
     except OSError as e:
-        raise ConfigError("(file)", "a readable TOML file", path=path, got=e.strerror) from e
-    return parse_config(text, path=path, base_dir=os.path.dirname(path))
+        raise ConfigError("(file)", what, path=path, got=e.strerror) from e
+
+
+def load_config(path):
+    """Read and validate the gateway config file at ``path``; raise ConfigError on any problem."""
+    path = os.path.abspath(os.fspath(path))
+    return parse_config(read_text(path), path=path, base_dir=os.path.dirname(path))
 
 
 def parse_config(text, path="<string>", base_dir=None):

@@ -29,7 +29,7 @@ from shared_protocol import ReplayGuard
 log = logging.getLogger("fieldline.gateway")
 
 MAX_QUEUED = 2000  # intakes waiting for the store before sources stop reading
-MAX_PER_WRITE = 400  # intakes per transaction
+READINGS_PER_REPORT = 32  # a node report: 4 intervals x 8 quantities
 COUNTER_BLOCK = 100000  # gateway frame counters reserved per store write (monotonic across restarts)
 
 
@@ -98,6 +98,8 @@ class Gateway:
         self.status = None
         self.alerting = False
         self.alert_sent = False
+        # intakes per transaction (= per upstream batch): outbox.batch_max_items readings, ~32 per report
+        self.per_write = max(1, cfg.outbox.batch_max_items // READINGS_PER_REPORT)
         self.uplink_backoff = [0.0] * len(uplinks)
 
     # ---- persistence ----
@@ -180,7 +182,7 @@ class Gateway:
                 break
 
     def _write_some(self, now=None, flush=False):
-        batch = self.queue[:MAX_PER_WRITE]
+        batch = self.queue[: self.per_write]
         ok = self.ingest.process(batch, now=now, flush=flush)
         stored = len(batch) if ok else 0
         if not ok and len(batch) > 1:

@@ -21,7 +21,7 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 
-from gateway.config import TomlDoc
+from gateway.config import TomlDoc, read_text
 from gateway.errors import ConfigError
 from shared_protocol.auth import KEY_MAX, KEY_MIN
 
@@ -190,14 +190,7 @@ def parse_devices(text, path="<string>"):
 
 
 def _read_devices(path):
-    try:
-        with open(path, "rb") as f:
-            text = f.read().decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ConfigError("(file)", "UTF-8 text", path=path, got="undecodable byte at offset %d" % e.start) from e
-    except OSError as e:
-        raise ConfigError("(file)", "a readable registry file", path=path, got=e.strerror) from e
-    return parse_devices(text, path)
+    return parse_devices(read_text(path, "a readable registry file"), path)
 
 
 def _key_bytes(value):

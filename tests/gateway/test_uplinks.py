@@ -318,7 +318,7 @@ def test_mqtt_subscriber_gets_exactly_the_payload_at_qos1(mosquitto):
 
 @pytest.mark.sim
 def test_mqtt_200_concurrent_100kb_sends_all_acknowledged_and_received(mosquitto):
-    readings = readings_from_rows(rows(1400))  # ~110 KB of CBOR a batch, like a day of a busy field
+    readings = readings_from_rows(rows(1600))  # ~114 KB of CBOR a batch, like a day of a busy field
     batches = [make_batch(i, readings) for i in range(200)]
     assert len(batches[0].payload) > 100_000
     sub = Subscriber(mosquitto.port, TOPIC)
