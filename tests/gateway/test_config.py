@@ -222,7 +222,7 @@ def test_valid_config_values_defaults_and_relative_paths(tmp_path):
     assert (north.kind, north.name, north.port, north.baudrate, north.reopen_s) == (
         "node", "north", "/dev/ttyUSB0", 9600, 2.0)  # fmt: skip
     assert (south.port, south.baudrate, south.reopen_s) == ("socket://127.0.0.1:4001", 115200, 2.0)
-    assert (cfg.outbox.max_mb, cfg.outbox.alert_fraction, cfg.outbox.batch_max_items) == (512, 0.8, 12800)
+    assert (cfg.outbox.max_mb, cfg.outbox.alert_fraction, cfg.outbox.batch_max_items) == (512, 0.8, 5000)
     file_up, mqtt_up, http_up = cfg.uplinks
     assert file_up == {"kind": "file", "backoff_min_s": 1.0, "backoff_max_s": 60.0,
                        "path": str(etc / "out" / "stream.jsonl"), "fsync": True, "max_mb": 0}  # fmt: skip
