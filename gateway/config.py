@@ -12,6 +12,7 @@ reads) are shared with ``registry.py``.
 
 import dataclasses
 import difflib
+import importlib
 import ipaddress
 import math
 import os
@@ -53,9 +54,11 @@ _SECRETS = ("password", "token")
 class SourceConfig:
     kind: str
     name: str
-    port: str  # serial device path or pyserial URL
+    port: str = ""  # serial device path or pyserial URL (node, sdi12, modbus)
     baudrate: int = 115200
     reopen_s: float = 2.0
+    # kind-specific settings, validated by gateway.sources.<kind>.check_config(table_reader)
+    options: dict = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -205,11 +208,23 @@ def _build(root, base_dir):
     )
 
 
+def source_module(kind):
+    """gateway.sources.<kind> if it exists (it provides check_config(t) and make_source(cfg, ctx))."""
+    try:
+        return importlib.import_module("gateway.sources." + kind)
+    except ModuleNotFoundError:
+        return None
+
+
 def _source(t):
-    t.only(("kind", "name", "port", "baudrate", "reopen_s"))
     kind = t.data.get("kind")
     if kind in LATER_SOURCE_KINDS:
-        t.fail("kind", '"node" (%s sources are not supported yet)' % kind, kind)
+        mod = source_module(kind)
+        if mod is None or not hasattr(mod, "check_config"):
+            t.fail("kind", '"node" (%s sources are not supported yet)' % kind, kind)
+        t.text("name", expected="a name of 1-64 characters from A-Z a-z 0-9 . _ -", pattern=_NAME)
+        return mod.check_config(t)  # a SourceConfig with its options
+    t.only(("kind", "name", "port", "baudrate", "reopen_s"))
     return SourceConfig(
         kind=t.text("kind", choices=SOURCE_KINDS),
         name=t.text("name", expected="a name of 1-64 characters from A-Z a-z 0-9 . _ -", pattern=_NAME),

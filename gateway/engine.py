@@ -129,7 +129,12 @@ class Gateway:
             from gateway.sources.node import NodeSource
 
             return NodeSource(scfg, self.ctx)
-        raise GatewayError("source kind %r is not available" % scfg.kind)
+        from gateway.config import source_module
+
+        mod = source_module(scfg.kind)
+        if mod is None or not hasattr(mod, "make_source"):
+            raise GatewayError("source kind %r is not available" % scfg.kind)
+        return mod.make_source(scfg, self.ctx)
 
     # ---- run ----
     async def run(self, stop):
