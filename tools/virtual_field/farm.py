@@ -33,7 +33,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 class VirtualFarm:
     def __init__(self, workdir, seeds=(1, 2, 3), days=1.0, speed=1000, fault_rate=0.0, fault_seed=7,
-                 node_faults=None, grid_s=900, start=START, gateway_id="gw-sim"):
+                 node_faults=None, grid_s=900, start=START, gateway_id="gw-sim", extras=(), lateness_s=None):
         self.work = os.path.abspath(workdir)
         self.seeds = tuple(seeds)
         self.days = days
@@ -45,6 +45,9 @@ class VirtualFarm:
         self.start_epoch = start
         self.until = start + int(days * DAY)
         self.gateway_id = gateway_id
+        # third-party simulators: objects with start(), stop() and config_toml() -> [[sources]] text
+        self.extras = list(extras)
+        self.lateness_s = lateness_s
         self.nodes, self.proxies, self.configs = [], [], []
         self.broker = self.sub = self.gw = None
         self.status_port = free_port()
@@ -67,6 +70,8 @@ class VirtualFarm:
             proxy.start()
             self.proxies.append(proxy)
         reg.save()
+        for extra in self.extras:
+            extra.start()
         self._write_gateway_config()
         # one timeline for the gateway and every node: START is a few seconds from now, so the
         # gateway is up before the first node wakes
@@ -93,6 +98,10 @@ class VirtualFarm:
             'log_level = "info"',
             "[stream]",
             "grid_s = %d" % self.grid_s,
+        ]
+        if self.lateness_s is not None:
+            lines.append("lateness_s = %d" % self.lateness_s)
+        lines += [
             "[registry]",
             'path = "devices.toml"',
             "[status]",
@@ -102,6 +111,8 @@ class VirtualFarm:
         for i, p in enumerate(self.proxies):
             lines += ["[[sources]]", 'kind = "node"', 'name = "link%d"' % i, 'port = "%s"' % p.gateway_path,
                       "reopen_s = 0.2"]
+        for extra in self.extras:
+            lines.append(extra.config_toml())
         lines += ["[[uplinks]]", 'kind = "mqtt"', 'host = "127.0.0.1"', "port = %d" % self.broker.port,
                   "max_inflight = 32", "timeout_s = 5", "backoff_min_s = 0.2", "backoff_max_s = 2.0"]
         self.gw_config = os.path.join(self.work, "gateway.toml")
@@ -170,6 +181,8 @@ class VirtualFarm:
             vn.stop()
         for p in self.proxies:
             p.close()
+        for extra in self.extras:
+            extra.stop()
         if self.sub is not None:
             self.sub.close()
         if self.broker is not None:
