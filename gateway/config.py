@@ -26,7 +26,7 @@ from gateway.stream import RULES, UNITS
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 SOURCE_KINDS = ("node",)
-LATER_SOURCE_KINDS = ("sdi12", "modbus", "ble")  # next issue
+LATER_SOURCE_KINDS = ("sdi12", "modbus", "ble")  # each validated by gateway.sources.<kind>.check_config
 UPLINK_KINDS = ("file", "mqtt", "http")
 BAUDRATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
 DEFAULT_DATA_DIR = "fieldline-data"
@@ -226,7 +226,7 @@ def _source(t):
         return mod.check_config(t)  # a SourceConfig with its options
     t.only(("kind", "name", "port", "baudrate", "reopen_s"))
     return SourceConfig(
-        kind=t.text("kind", choices=SOURCE_KINDS),
+        kind=t.text("kind", choices=SOURCE_KINDS + LATER_SOURCE_KINDS),
         name=t.text("name", expected="a name of 1-64 characters from A-Z a-z 0-9 . _ -", pattern=_NAME),
         port=t.text("port", expected="a serial device path or pyserial URL"),
         baudrate=t.integer("baudrate", SourceConfig.baudrate, choices=BAUDRATES),

@@ -102,9 +102,6 @@ CASES = [
     # [registry]
     ('path = "devices.toml"', "path = 5", "registry.path", "a file path", "5", ""),
     # [[sources]]
-    ('kind = "node"\nname = "north"', 'kind = "sdi12"\nname = "north"', "sources[0].kind", '"node"', "sdi12", ""),
-    ('kind = "node"\nname = "north"', 'kind = "modbus"\nname = "north"', "sources[0].kind", '"node"', "modbus", ""),
-    ('kind = "node"\nname = "south"', 'kind = "ble"\nname = "south"', "sources[1].kind", '"node"', "ble", ""),
     ('kind = "node"\nname = "south"', 'kind = "lora"\nname = "south"', "sources[1].kind", '"node"', "lora", ""),
     ('kind = "node"\nname = "south"', 'name = "south"', "sources[1].kind", "(required)", None, ("[[sources]]", 2)),
     ('name = "south"\n', "", "sources[1].name", "(required)", None, ("[[sources]]", 2)),

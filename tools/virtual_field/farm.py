@@ -70,13 +70,13 @@ class VirtualFarm:
             proxy.start()
             self.proxies.append(proxy)
         reg.save()
-        for extra in self.extras:
-            extra.start()
-        self._write_gateway_config()
         # one timeline for the gateway and every node: START is a few seconds from now, so the
         # gateway is up before the first node wakes
         self.clock = PacedClock(self.start_epoch, time.time() + 4.0, self.speed)
         self.wall0 = self.clock.wall0
+        for extra in self.extras:
+            extra.start()
+        self._write_gateway_config()
         self.start_gateway()
         for i, seed in enumerate(self.seeds):
             d = os.path.join(self.work, "node%d" % seed)
