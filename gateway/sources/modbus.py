@@ -35,6 +35,7 @@ WORD_ORDERS = ("big", "little")
 PARITIES = ("N", "E", "O")
 MAX_REGISTERS = 125  # per FC 3/4 request (Modbus over Serial Line V1.02)
 RETRY_DELAY_S = 0.05  # first pause before a retry; doubles per attempt
+POLL_CHECK_S = 0.25  # how often the poll loop looks at the clock
 _SOURCE_KEYS = ("kind", "name", "port", "baudrate", "parity", "stopbits", "reopen_s", "interval_s", "timeout_s",
                 "retries", "backoff_max_s", "devices")  # fmt: skip
 _DEVICE_KEYS = ("slave", "sensor", "registers")
@@ -227,7 +228,7 @@ class _DeviceState:
     def __init__(self, device):
         self.device = device
         self.plan = plan_requests(device.registers)
-        self.next_poll = 0.0  # loop time
+        self.next_poll = 0.0  # gateway clock (ctx.now())
         self.last_good = None  # ctx time of the last complete poll
         self.consecutive_failures = 0
         self.errors = {}
@@ -301,10 +302,11 @@ class ModbusSource(Source):
                 await asyncio.sleep(0.5)  # backpressure: instantaneous readings can wait a little
                 continue
             for st in sorted(self.devices, key=lambda s: s.next_poll):
-                if st.next_poll <= loop.time() and self.client.connected:
+                if st.next_poll <= self.ctx.now() and self.client.connected:
                     await self._poll(st, loop)
-            wait = min(s.next_poll for s in self.devices) - loop.time()
-            await asyncio.sleep(min(max(wait, 0.0), self.cfg.reopen_s))
+            # polls are due by the gateway's clock (UTC; simulated in the virtual field): look often
+            wait = min(s.next_poll for s in self.devices) - self.ctx.now()
+            await asyncio.sleep(min(max(wait, 0.0), POLL_CHECK_S))
 
     async def _open(self):
         self._close()
@@ -360,11 +362,11 @@ class ModbusSource(Source):
             for r in readings:
                 r[5] |= SUSPECT  # the device misbehaved in this very poll
             factor = 2 ** min(st.consecutive_failures - 1, 20)
-            st.next_poll = loop.time() + min(self.opt["interval_s"] * factor, self.opt["backoff_max_s"])
+            st.next_poll = self.ctx.now() + min(self.opt["interval_s"] * factor, self.opt["backoff_max_s"])
         else:
             st.consecutive_failures = 0
             st.last_good = self.ctx.now()
-            st.next_poll = max(st.next_poll + self.opt["interval_s"], loop.time())
+            st.next_poll = max(st.next_poll + self.opt["interval_s"], self.ctx.now())
         if readings:
             self.ctx.submit(Intake(self.name, readings=[tuple(r) for r in readings]))
 
