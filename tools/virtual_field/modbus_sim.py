@@ -28,18 +28,10 @@ import threading
 import time
 import tty
 
+from gateway.sources.modbus import crc16  # noqa: E402  the one CRC-16/MODBUS
+
 FAULTS = ("crc", "timeout", "exception", "garbage")
 GARBAGE = bytes((0x00, 0xFF, 0xAA, 0x55, 0x13, 0x37, 0x00))
-
-
-def crc16(data):
-    """CRC-16/MODBUS: poly 0xA001 (reflected 0x8005), init 0xFFFF; sent low byte first."""
-    crc = 0xFFFF
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return crc
 
 
 def rtu_frame(body):

@@ -127,6 +127,15 @@ class VirtualNode:
     def text(self):
         return "".join(self.output)
 
+    def clock_steps(self):
+        """[(node clock ms before, step ms)] the node applied at its time syncs (@@STEP lines)."""
+        out = []
+        for line in self.text().splitlines():
+            if line.startswith("@@STEP "):
+                a, b = line[7:].split()
+                out.append((int(a), int(b)))
+        return out
+
     def stats_line(self):
         for line in self.text().splitlines():
             if line.startswith("@@STATS "):

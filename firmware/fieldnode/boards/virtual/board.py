@@ -176,6 +176,8 @@ class VirtualBoard:
         return self._true_ms + self._node_off_ms + int((self._true_ms - self._t0_ms) * drift * 1e-6)
 
     def step_clock_ms(self, delta):
+        # for the harness: a node clock stepped forward skips the intervals it jumps over
+        print("@@STEP %d %d" % (self.time_ms(), int(delta)))
         self._node_off_ms += int(delta)
 
     def sleep_ms(self, ms):
