@@ -10,6 +10,7 @@ the store refused (disk bound): the source must not acknowledge, the device keep
 """
 
 import abc
+import asyncio
 
 
 class Intake:
@@ -53,6 +54,20 @@ class Source(abc.ABC):
     @abc.abstractmethod
     async def stop(self):
         """Stop and release the port."""
+
+    def _spawn(self, coro):
+        """Run ``coro`` (the source's loop) as this source's task."""
+        self._task = asyncio.create_task(coro, name="%s-source-%s" % (self.kind, self.name))
+
+    async def _cancel(self):
+        """Cancel the source's task and wait until it has ended."""
+        task, self._task = getattr(self, "_task", None), None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
 
     @abc.abstractmethod
     def health(self):

@@ -242,17 +242,11 @@ class BleSource(Source):
     async def start(self):
         self._stopping = False
         self.started_at = self.ctx.now()
-        self._task = asyncio.create_task(self._keep_scanning())
+        self._spawn(self._keep_scanning())
 
     async def stop(self):
         self._stopping = True
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await self._cancel()
         if self.scanning:
             self.scanning = False
             try:

@@ -264,16 +264,11 @@ class ModbusSource(Source):
         self._stopping = False
 
     async def start(self):
-        self._task = asyncio.create_task(self._run(), name="modbus-source-" + self.name)
+        self._spawn(self._run())
 
     async def stop(self):
         self._stopping = True
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await self._cancel()
         self._close()
 
     def health(self):

@@ -114,16 +114,11 @@ class NodeSource(Source):
     # ---- lifecycle ----
     async def start(self):
         self.loop = asyncio.get_running_loop()
-        self._task = asyncio.create_task(self._keep_open(), name="node-source-" + self.name)
+        self._spawn(self._keep_open())
 
     async def stop(self):
         self._stopping = True
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await self._cancel()
         self._close()
 
     def health(self):

@@ -353,16 +353,11 @@ class Sdi12Source(Source):
 
     async def start(self):
         self._abort.clear()
-        self._task = asyncio.create_task(self._run(), name="sdi12-source-" + self.name)
+        self._spawn(self._run())
 
     async def stop(self):
         self._abort.set()
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await self._cancel()
         if self._inflight is not None:  # a poll in its thread ends within one timeout (abort is set)
             try:
                 await self._inflight
