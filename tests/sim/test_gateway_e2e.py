@@ -23,15 +23,15 @@ REPORT_SLACK_S = 3 * 3600  # intervals closed in the last hours may still sit in
 
 
 def _skipped(vn):
-    """Interval starts a node never sampled: its clock stepped forward over the whole interval (a
-    node that lagged the field's timeline under load, set right at a time sync)."""
+    """Interval starts a node's clock jumped over: it stepped forward at a time sync (a node that
+    lagged the field's shared timeline under load). The node does not report those intervals."""
     out = set()
     for before_ms, step_ms in vn.clock_steps():
         if step_ms <= 0:
             continue
         t0, t1 = before_ms / 1000.0, (before_ms + step_ms) / 1000.0
         cell = (int(t0) // 900 + 1) * 900
-        while cell + 900 <= t1:
+        while cell <= t1:
             out.add(cell)
             cell += 900
     return out
