@@ -24,13 +24,17 @@ REPORT_SLACK_S = 3 * 3600  # intervals closed in the last hours may still sit in
 
 def _skipped(vn):
     """Interval starts a node's clock jumped over: it stepped forward at a time sync (a node that
-    lagged the field's shared timeline under load). The node does not report those intervals."""
+    lagged the field's shared timeline under load). The node does not report those intervals.
+    A step at boot (the first wake syncs before it samples: a node that started late) also skips
+    the interval the node booted in: it never sampled it."""
     out = set()
     for before_ms, step_ms in vn.clock_steps():
         if step_ms <= 0:
             continue
         t0, t1 = before_ms / 1000.0, (before_ms + step_ms) / 1000.0
         cell = (int(t0) // 900 + 1) * 900
+        if int(t0) <= vn.start_epoch:
+            out.add(int(t0) // 900 * 900)
         while cell <= t1:
             out.add(cell)
             cell += 900
