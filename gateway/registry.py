@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from gateway.config import TomlDoc, read_text
 from gateway.errors import ConfigError
-from shared_protocol.auth import KEY_MAX, KEY_MIN
+from shared_protocol.frame import KEY_MAX, KEY_MIN
 
 log = logging.getLogger(__name__)
 

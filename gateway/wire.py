@@ -21,10 +21,9 @@ from cobs import cobs as _cobs
 
 from gateway import cbor_codec
 from shared_protocol import catalogue, decode_frame
-from shared_protocol.auth import KEY_MAX, KEY_MIN, TAG_LEN
 from shared_protocol.cbor import MAX_DEPTH
 from shared_protocol.errors import AuthError, DecodeError, FramingError, ProtocolError, SchemaError, SizeError
-from shared_protocol.frame import FLAG_ACK_REQ, HEADER_LEN, MAX_FRAME, MAX_WIRE, VERSION
+from shared_protocol.frame import FLAG_ACK_REQ, HEADER_LEN, KEY_MAX, KEY_MIN, MAX_FRAME, MAX_WIRE, TAG_LEN, VERSION
 from shared_protocol.quantities import all_quantities
 
 cbor_codec.install()

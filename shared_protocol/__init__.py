@@ -14,7 +14,7 @@ from shared_protocol.errors import (  # noqa: F401
     SchemaError,
     SizeError,
 )
-from shared_protocol.frame import MAX_FRAME, MAX_WIRE, VERSION, Deframer, decode_frame, encode_frame  # noqa: F401
+from shared_protocol.frame import Deframer, decode_frame, encode_frame  # noqa: F401
 from shared_protocol.replay import ReplayGuard  # noqa: F401
 
-PROTOCOL_VERSION = VERSION
+# the constants (frame.VERSION, frame.MAX_FRAME, ...) are read from their modules: see errors.constants

@@ -1,6 +1,6 @@
 """Frame integrity: truncated HMAC-SHA256 with the device key, or a keyless CRC-32.
 
-    tag = hmac_sha256(key, header + payload)[:TAG_LEN]
+    tag = hmac_sha256(key, header + payload)[:8]   # the wire's 64-bit tag (frame.TAG_LEN)
     ok = equal(tag, received_tag)
 
 HMAC is written here (RFC 2104) because MicroPython ships ``hashlib.sha256`` but no
@@ -11,10 +11,7 @@ binascii's (IEEE 802.3, as zlib), unsigned on every port.
 import hashlib
 from binascii import crc32  # noqa: F401
 
-TAG_LEN = 8  # bytes of HMAC-SHA256 kept on the wire (64-bit tag)
-CRC_LEN = 4
-KEY_MIN = 16
-KEY_MAX = 64
+# the tag's and keys' sizes are the frame's (frame.TAG_LEN, KEY_MIN, KEY_MAX)
 
 
 def hmac_sha256(key, msg):
@@ -36,7 +33,7 @@ def hmac_sha256(key, msg):
 
 def tag(key, msg):
     """The truncated tag carried on the wire."""
-    return hmac_sha256(key, msg)[:TAG_LEN]
+    return hmac_sha256(key, msg)[:8]  # frame.TAG_LEN
 
 
 def equal(a, b):

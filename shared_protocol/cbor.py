@@ -13,9 +13,10 @@ checked against the bytes that remain before anything is allocated.
 
 import struct
 
-from shared_protocol.errors import DecodeError, SizeError
+from shared_protocol.errors import DecodeError, SizeError, const, constants
 
-MAX_DEPTH = 8
+_MAX_DEPTH = const(8)
+__getattr__ = constants(globals())  # CPython: cbor.MAX_DEPTH
 
 
 def _head(out, major, n):
@@ -32,8 +33,8 @@ def _head(out, major, n):
 
 
 def _enc(out, obj, depth):
-    if depth > MAX_DEPTH:
-        raise SizeError("CBOR nesting deeper than %d levels" % MAX_DEPTH)
+    if depth > _MAX_DEPTH:
+        raise SizeError("CBOR nesting deeper than %d levels" % _MAX_DEPTH)
     if obj is None or obj is True or obj is False:
         out.append(0xF6 if obj is None else (0xF5 if obj else 0xF4))
     elif isinstance(obj, int):
@@ -99,8 +100,8 @@ def _need(data, pos, n, what):
 
 def _item(data, pos, depth):
     # decode one item at pos; return (value, next pos)
-    if depth > MAX_DEPTH:
-        raise SizeError("CBOR nesting deeper than %d levels" % MAX_DEPTH)
+    if depth > _MAX_DEPTH:
+        raise SizeError("CBOR nesting deeper than %d levels" % _MAX_DEPTH)
     _need(data, pos, 1, "item")
     at = pos
     major = data[pos] >> 5

@@ -2,7 +2,30 @@
 
 try: msg = decode_frame(data, keyring)
 except ProtocolError as e: log(e.kind, e)
+
+Also the constants convention of the package: the wire's numbers are private ``_NAME =
+const(n)`` on MicroPython (folded in at compile time: no interned name, no dict entry on the
+node, where every name costs heap) and public ``NAME`` on CPython through ``constants``.
 """
+
+
+def const(x):
+    """CPython's stand-in for micropython.const (MicroPython's compiler folds const() itself)."""
+    return x
+
+
+def constants(g):
+    """A module ``__getattr__`` (PEP 562) serving ``NAME`` for a private ``_NAME = const(...)``.
+
+    __getattr__ = constants(globals())     # CPython: frame.MAX_FRAME == frame._MAX_FRAME
+    """
+
+    def public(name):
+        if name.isupper() and "_" + name in g:
+            return g["_" + name]
+        raise AttributeError("no constant %r (the wire's constants are upper case)" % name)
+
+    return public
 
 
 class ProtocolError(Exception):

@@ -18,21 +18,34 @@ import struct
 
 from shared_protocol import auth, catalogue, cobs
 from shared_protocol.cbor import dumps, loads
-from shared_protocol.errors import AuthError, DecodeError, FramingError, ProtocolError, SchemaError, SizeError
+from shared_protocol.errors import (
+    AuthError,
+    DecodeError,
+    FramingError,
+    ProtocolError,
+    SchemaError,
+    SizeError,
+    const,
+    constants,
+)
 
-VERSION = 1
+_VERSION = const(1)
+_HEADER_LEN = const(11)
+_MAX_FRAME = const(1024)  # raw bytes: header + payload + tag
+_MAX_WIRE = const(_MAX_FRAME + _MAX_FRAME // 254 + 2)  # COBS worst case + delimiter
+_FLAG_CRC = const(1)
+_FLAG_ACK_REQ = const(2)
+_TAG_LEN = const(8)  # bytes of HMAC-SHA256 kept on the wire (64-bit tag)
+_CRC_LEN = const(4)
+_KEY_MIN = const(16)  # device key bytes
+_KEY_MAX = const(64)
+__getattr__ = constants(globals())  # CPython: frame.MAX_FRAME, frame.HEADER_LEN, ...
 
 
 def use_codec(dumps_fn, loads_fn):
     """Encode/decode payloads with another codec holding the same contract (gateway: cbor2)."""
     global dumps, loads
     dumps, loads = dumps_fn, loads_fn
-
-HEADER_LEN = 11
-MAX_FRAME = 1024  # raw bytes: header + payload + tag
-MAX_WIRE = MAX_FRAME + MAX_FRAME // 254 + 2  # COBS worst case + delimiter
-FLAG_CRC = 1
-FLAG_ACK_REQ = 2
 
 
 def _u32(message, name):
@@ -62,24 +75,24 @@ def encode_frame(message, key):
     payload = dumps(catalogue.fields(schema, message, name, True))
     device_id = _u32(message, "device_id")
     counter = _u32(message, "counter")
-    flags = FLAG_ACK_REQ if message.get("ack_req") else 0
+    flags = _FLAG_ACK_REQ if message.get("ack_req") else 0
     if key is None:
         if tid not in catalogue.KEYLESS:
             raise AuthError("a %s frame needs a device key" % name)
-        flags |= FLAG_CRC
-    elif not (auth.KEY_MIN <= len(key) <= auth.KEY_MAX):
-        raise AuthError("device key must be %d..%d bytes, got %d" % (auth.KEY_MIN, auth.KEY_MAX, len(key)))
-    body = struct.pack(">BBBII", VERSION, tid, flags, device_id, counter) + payload
-    raw = body + (struct.pack(">I", auth.crc32(body)) if flags & FLAG_CRC else auth.tag(key, body))
-    _size(len(raw), MAX_FRAME, "")
+        flags |= _FLAG_CRC
+    elif not (_KEY_MIN <= len(key) <= _KEY_MAX):
+        raise AuthError("device key must be %d..%d bytes, got %d" % (_KEY_MIN, _KEY_MAX, len(key)))
+    body = struct.pack(">BBBII", _VERSION, tid, flags, device_id, counter) + payload
+    raw = body + (struct.pack(">I", auth.crc32(body)) if flags & _FLAG_CRC else auth.tag(key, body))
+    _size(len(raw), _MAX_FRAME, "")
     return cobs.encode(raw, True)
 
 
 def parse_header(raw):
     """(version, type, flags, device_id, counter) of a raw (un-COBSed) frame."""
-    if len(raw) < HEADER_LEN:
-        raise DecodeError("frame of %d bytes is shorter than the %d-byte header" % (len(raw), HEADER_LEN))
-    return struct.unpack(">BBBII", raw[:HEADER_LEN])
+    if len(raw) < _HEADER_LEN:
+        raise DecodeError("frame of %d bytes is shorter than the %d-byte header" % (len(raw), _HEADER_LEN))
+    return struct.unpack(">BBBII", raw[:_HEADER_LEN])
 
 
 def unframe(data):
@@ -91,9 +104,9 @@ def unframe(data):
         n -= 1
     if n == 0:
         raise FramingError("empty frame")
-    _size(n, MAX_WIRE, "wire ")
+    _size(n, _MAX_WIRE, "wire ")
     raw = cobs.decode(bytes(data[:n]))
-    _size(len(raw), MAX_FRAME, "")
+    _size(len(raw), _MAX_FRAME, "")
     return raw
 
 
@@ -106,19 +119,19 @@ def decode_frame(data, keyring, guard=None):
     try:
         raw = unframe(data)
         version, tid, flags, device_id, counter = parse_header(raw)
-        if version != VERSION:
-            raise DecodeError("protocol version %d is not supported (expected %d)" % (version, VERSION))
-        if flags & ~(FLAG_CRC | FLAG_ACK_REQ):
-            raise DecodeError("unknown header flags 0x%02x" % (flags & ~(FLAG_CRC | FLAG_ACK_REQ)))
+        if version != _VERSION:
+            raise DecodeError("protocol version %d is not supported (expected %d)" % (version, _VERSION))
+        if flags & ~(_FLAG_CRC | _FLAG_ACK_REQ):
+            raise DecodeError("unknown header flags 0x%02x" % (flags & ~(_FLAG_CRC | _FLAG_ACK_REQ)))
         t = catalogue.lookup(tid)
         if t is None:
             raise SchemaError("unknown message type %d" % tid)
         _, name, schema = t
-        crc = flags & FLAG_CRC
+        crc = flags & _FLAG_CRC
         if crc and tid not in catalogue.KEYLESS:
             raise AuthError("a %s frame may not travel with a keyless CRC" % name)
-        n = len(raw) - (auth.CRC_LEN if crc else auth.TAG_LEN)
-        if n < HEADER_LEN:
+        n = len(raw) - (_CRC_LEN if crc else _TAG_LEN)
+        if n < _HEADER_LEN:
             raise DecodeError("frame too short for its %s" % ("CRC" if crc else "authentication tag"))
         body = raw[:n]
         if crc:
@@ -134,9 +147,9 @@ def decode_frame(data, keyring, guard=None):
                 # only after the HMAC: keyless frames prove nothing about who sent them, and letting
                 # them move the window would let a forged hello with a high counter lock the device out
                 guard.check(device_id, counter)
-        fields = catalogue.fields(schema, loads(body[HEADER_LEN:]), name, False)
+        fields = catalogue.fields(schema, loads(body[_HEADER_LEN:]), name, False)
         msg = {"type": name, "device_id": device_id, "counter": counter}
-        if flags & FLAG_ACK_REQ:
+        if flags & _FLAG_ACK_REQ:
             msg["ack_req"] = True
         msg["auth"] = "crc" if crc else "hmac"
         for k in fields:
@@ -156,7 +169,7 @@ class Deframer:
     for wire in d.feed(uart.read()): handle(wire)
     """
 
-    def __init__(self, max_wire=MAX_WIRE):
+    def __init__(self, max_wire=_MAX_WIRE):
         self.max_wire = max_wire
         self.buf = bytearray()
         self.dropping = False

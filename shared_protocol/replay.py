@@ -9,13 +9,14 @@ raises ReplayError. ``state()``/``restore()`` persist the highest counter per de
 after a restore every counter up to it counts as seen (which ones were is not kept).
 """
 
-from shared_protocol.errors import ReplayError
+from shared_protocol.errors import ReplayError, const, constants
 
-WINDOW = 64
+_WINDOW = const(64)
+__getattr__ = constants(globals())  # CPython: replay.WINDOW
 
 
 class ReplayGuard:
-    def __init__(self, window=WINDOW):
+    def __init__(self, window=_WINDOW):
         self.window = window
         self._seen = {}  # device -> (highest counter accepted, bitmask: bit i = counter (top - i) seen)
 

@@ -27,9 +27,9 @@ app.command("demo")(demo.demo)
 
 def _version(value: bool):
     if value:
-        from shared_protocol import PROTOCOL_VERSION
+        from shared_protocol import frame
 
-        typer.echo("fieldline %s (wire protocol v%d)" % (__version__, PROTOCOL_VERSION))
+        typer.echo("fieldline %s (wire protocol v%d)" % (__version__, frame.VERSION))
         raise typer.Exit()
 
 

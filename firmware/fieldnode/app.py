@@ -12,42 +12,47 @@ log only when the gateway acked that frame. Without a valid config the node is
 import gc
 import struct
 
-from fieldnode import FW_VERSION, agro
+from micropython import const
+
+from fieldnode import FW_VERSION, agro, settings
 from fieldnode.flashlog import FlashLog, ReservedCounter
 from fieldnode.link import Link
 from fieldnode.power import PowerManager, plan
 from fieldnode.scheduler import Schedule
 from fieldnode.sensors import Sensors
-from fieldnode.settings import load as load_settings
-from fieldnode.settings import unload as _unload
-from fieldnode.settings import use as _use
 from fieldnode.summary import DailyStats, StateError, Stats
-from shared_protocol.quantities import INTERVAL_QUANTITIES
-from shared_protocol.quantities import RANGED as RANGED_NAMES
+from shared_protocol.cbor import dumps, loads
+from shared_protocol.quantities import INTERVAL_QUANTITIES, RANGED
 
-# interval quantities, in record order; RANGED ones also send min/max (shared with the benches)
-QUANTS = INTERVAL_QUANTITIES
-RANGED = tuple(i for i in range(len(QUANTS)) if QUANTS[i] in RANGED_NAMES)
-NQ = 8
-K_INTERVAL, K_HEALTH, K_DAILY = 1, 2, 3
-_REC = ">IH"  # interval record: start epoch s, samples; then NQ x (count, mean, min, max)
-_Q = ">Hfff"
-_NAN = float("nan")
-MAX_FRAMES_PER_WAKE = 24
-LIGHT_MIN_W_M2 = 50.0  # incident shortwave below which reflectance is not computed (night, dusk)
-RED, GREEN, CLEAR, NIR = 7, 4, 8, 9
+# Private const() names cost the node nothing at run time (no name, no dict entry): every
+# interned name costs heap, and a few too many make MicroPython grow its name table by 640.
+# Interval quantities: INTERVAL_QUANTITIES, in record order; RANGED ones also send min/max.
+_NQ = const(8)
+_K_INTERVAL = const(1)  # flash log record kinds
+_K_HEALTH = const(2)
+_K_DAILY = const(3)
+# interval record ">IH": start epoch s, samples; then _NQ x ">Hfff" (count, mean, min, max)
+_REC_LEN = const(6)
+_Q_LEN = const(14)
+_MAX_FRAMES = const(24)  # frames sent per wake at most
+_LIGHT_MIN = const(50)  # W m-2 incident shortwave below which reflectance is not computed (night, dusk)
+_RED = const(7)  # AS7341 channels: F8 680 nm, F5 555 nm, CLEAR, NIR 910 nm
+_GREEN = const(4)
+_CLEAR = const(8)
+_NIR = const(9)
 FAULT_WORDS = (
     "spectral_up spectral_down ir_canopy ir_sky air_th air_pressure accelerometer gnss fuel_gauge flash "
     "clock_unsynced config"
 )
 _SANE_EPOCH_MS = 1704067200000  # 2024-01-01
-_GC_EVERY = 16384  # bytes allocated between automatic collections
-_RTC_MAGIC = 0x464C  # "FL"
-_RTC_HDR = ">HIIBBi"  # magic, last sample s, last health s, power mode, flags, link guard top
+_GC_EVERY = const(16384)  # bytes allocated between automatic collections
+_RTC_MAGIC = const(0x464C)  # "FL"
+# RTC memory header ">HIIBBi" (16 bytes): magic, last sample s, last health s, power mode, flags, link guard top
+_RTC_HDR_LEN = const(16)
 
 
 class Node:
-    def __init__(self, board, config_path=None, settings=None):
+    def __init__(self, board, config_path=None, cfg=None):
         self.board = board
         self.cause = board.reset_cause()
         gc.threshold(_GC_EVERY)  # collect early and often: live data stays packed, big blocks stay free
@@ -58,10 +63,10 @@ class Node:
         self.log = FlashLog(root + "/log")
         self.counter = ReservedCounter(self.log, "fcnt", 64)
         self.sensors = Sensors(board)
-        self.stats = Stats(NQ)
+        self.stats = Stats(_NQ)
         self.daily = DailyStats()
         self.refl = [None] * 10
-        self.cfg = cfg = settings or load_settings(board, self.config_path)
+        self.cfg = cfg = cfg or settings.load(board, self.config_path)
         self.link = Link(board.uart, cfg.device_id, cfg.key, self.counter, self._request, board.time_ms)
         self.power = PowerManager(cfg)
         self.sched = None
@@ -134,19 +139,19 @@ class Node:
                 self._close_interval(closed)
         s = self.sensors.read()
         cfg = self.cfg
-        q = [None] * NQ
+        q = [None] * _NQ
         ndvi = ci = None
-        sw = agro.shortwave_w_m2(s.up[CLEAR], cfg.shortwave_w_m2_per_count) if s.spectral_ok else None
-        if sw is not None and sw > LIGHT_MIN_W_M2:
+        sw = agro.shortwave_w_m2(s.up[_CLEAR], cfg.shortwave_w_m2_per_count) if s.spectral_ok else None
+        if sw is not None and sw > _LIGHT_MIN:
             agro.reflectance(s.down, s.up, cfg.spectral_cal, self.refl)
-            ndvi = agro.ndvi(self.refl[RED], self.refl[NIR])
-            ci = agro.chlorophyll_index(self.refl[NIR], self.refl[GREEN])
+            ndvi = agro.ndvi(self.refl[_RED], self.refl[_NIR])
+            ci = agro.chlorophyll_index(self.refl[_NIR], self.refl[_GREEN])
         canopy = None
         if s.ir_canopy_c is not None and s.ir_sky_c is not None:
             canopy = agro.canopy_temperature_c(s.ir_canopy_c, s.ir_sky_c, cfg.emissivity)
         q[0], q[1], q[2], q[3], q[4] = sw, ndvi, ci, canopy, s.ir_sky_c
         q[5], q[6], q[7] = s.air_c, s.rh_pct, s.pressure_pa
-        for i in range(NQ):
+        for i in range(_NQ):
             self.stats.add(i, q[i])
         self.board.heap_mark()
         hour = agro.solar_hour(now, cfg.lon)
@@ -156,33 +161,34 @@ class Node:
     def _close_interval(self, start):
         st = self.stats
         n = 0
-        for i in range(NQ):
+        for i in range(_NQ):
             if st.count(i) > n:
                 n = st.count(i)
-        buf = bytearray(struct.calcsize(_REC) + NQ * struct.calcsize(_Q))
-        struct.pack_into(_REC, buf, 0, start, n)
-        off = struct.calcsize(_REC)
-        for i in range(NQ):
+        buf = bytearray(_REC_LEN + _NQ * _Q_LEN)
+        struct.pack_into(">IH", buf, 0, start, n)
+        off = _REC_LEN
+        nan = float("nan")
+        for i in range(_NQ):
             c = st.count(i)
             if c:
-                struct.pack_into(_Q, buf, off, c, st.mean(i), st.min(i), st.max(i))
+                struct.pack_into(">Hfff", buf, off, c, st.mean(i), st.min(i), st.max(i))
             else:
-                struct.pack_into(_Q, buf, off, 0, _NAN, _NAN, _NAN)
-            off += struct.calcsize(_Q)
-        self.log.append(K_INTERVAL, buf)
+                struct.pack_into(">Hfff", buf, off, 0, nan, nan, nan)
+            off += _Q_LEN
+        self.log.append(_K_INTERVAL, buf)
         st.reset()
 
     def _close_day(self, date_days):
         c = self.cfg
         d = self.daily.finish(date_days, c.gdd_base_c, c.gdd_cap_c, c.utc_offset_min)
-        self.log.append(K_DAILY, _pack_map(d))
+        self.log.append(_K_DAILY, dumps(d))
         self.daily.reset()
 
     def _health(self, now):
         self.last_health = now
         if self.plan.sensors_on:
             self.sensors.poll_gnss()  # fix state for the fault flags (GNSS is off in survival)
-        self.log.append(K_HEALTH, _pack_map(self.health(now)))
+        self.log.append(_K_HEALTH, dumps(self.health(now)))
 
     def health(self, now):
         b, s, lk = self.board, self.sensors, self.link
@@ -248,7 +254,7 @@ class Node:
         """Deliver the oldest records, frame by frame; True when the log has nothing pending."""
         if self.link.uart is None:
             return False
-        for _ in range(MAX_FRAMES_PER_WAKE):
+        for _ in range(_MAX_FRAMES):
             msg, last_seq = self._next_frame()
             if msg is None:
                 return True
@@ -269,18 +275,18 @@ class Node:
         per = 4 if per < 1 or per > 4 else per
         iv, extra, last = [], {}, None
         for seq, kind, payload in self.log.pending(per + 2):
-            if kind == K_INTERVAL:
-                start = _start(payload)
+            if kind == _K_INTERVAL:
+                start = struct.unpack_from(">I", payload, 0)[0]
                 if extra or len(iv) >= per:
                     break
-                if iv and start != _start(iv[0]) + 60 * self.plan.summary_min * len(iv):
+                if iv and start != struct.unpack_from(">I", iv[0], 0)[0] + 60 * self.plan.summary_min * len(iv):
                     break
                 iv.append(payload)  # a fresh bytes object per record: no copy needed
             else:
-                name = "health" if kind == K_HEALTH else "daily"
+                name = "health" if kind == _K_HEALTH else "daily"
                 if name in extra or (not iv and extra):
                     break
-                extra[name] = _unpack_map(payload)
+                extra[name] = loads(bytes(payload))
             last = seq
             if not iv and extra:
                 break
@@ -288,7 +294,8 @@ class Node:
             return None, None
         if not iv:
             for name in extra:
-                return _typed(name, extra[name]), last
+                extra[name]["type"] = name
+                return extra[name], last
         msg = self._report(iv)
         for name in extra:
             if name == "health":
@@ -300,14 +307,12 @@ class Node:
         samples, stats = [], {}
         n = len(records)
         for j in range(n):
-            samples.append(struct.unpack_from(_REC, records[j], 0)[1])
-        base = struct.calcsize(_REC)
-        size = struct.calcsize(_Q)
-        for i in range(NQ):
+            samples.append(struct.unpack_from(">IH", records[j], 0)[1])
+        for i in range(_NQ):
             mean, mn, mx, cnt = [], [], [], []
             any_value = False
             for j in range(n):
-                c, m, lo, hi = struct.unpack_from(_Q, records[j], base + i * size)
+                c, m, lo, hi = struct.unpack_from(">Hfff", records[j], _REC_LEN + i * _Q_LEN)
                 if c:
                     any_value = True
                     mean.append(m)
@@ -321,14 +326,14 @@ class Node:
             if not any_value:
                 continue
             q = {"mean": mean}
-            if i in RANGED:
+            if INTERVAL_QUANTITIES[i] in RANGED:
                 q["min"] = mn
                 q["max"] = mx
             if cnt != samples:
                 q["count"] = cnt
-            stats[QUANTS[i]] = q
-        return {"type": "report", "start": _start(records[0]), "interval_min": self.plan.summary_min,
-                "samples": samples, "stats": stats}
+            stats[INTERVAL_QUANTITIES[i]] = q
+        return {"type": "report", "start": struct.unpack_from(">I", records[0], 0)[0],
+                "interval_min": self.plan.summary_min, "samples": samples, "stats": stats}
 
     def _request(self, m):
         t = m["type"]
@@ -341,20 +346,20 @@ class Node:
                     r["errors"] = errors
                 self.link._reply(r, keyless)
 
-            _use("diag").answer(self, m["items"], send)
-            _unload("diag")
+            settings.use("diag").answer(self, m["items"], send)
+            settings.unload("diag")
             return None
         if not self.cfg.provisioned:
             return None
         if t == "config_get":
-            r = {"type": "config", "values": _use("config").get(self.cfg, m.get("keys"))}
-            _unload("config")
-            _unload("config_edit")
+            r = {"type": "config", "values": settings.use("config").get(self.cfg, m.get("keys"))}
+            settings.unload("config")
+            settings.unload("config_edit")
             return r
         if t == "config_set":
-            applied, errors = _use("config").apply_set(self.cfg, m["values"], self.config_path)
-            _unload("config")
-            _unload("config_edit")
+            applied, errors = settings.use("config").apply_set(self.cfg, m["values"], self.config_path)
+            settings.unload("config")
+            settings.unload("config_edit")
             if applied:
                 self._plan(self.power.mode)
             r = {"type": "config", "values": applied}
@@ -366,7 +371,7 @@ class Node:
     # ---- memory that survives deep sleep ----
     def save_rtc(self):
         flags = 1 if self.synced else 0
-        head = struct.pack(_RTC_HDR, _RTC_MAGIC, self.last_sample, self.last_health,
+        head = struct.pack(">HIIBBi", _RTC_MAGIC, self.last_sample, self.last_health,
                            self.power.to_int(), flags, self.link.state())
         self.board.rtc_write(head + self.stats.to_bytes() + self.daily.to_bytes())
 
@@ -374,10 +379,10 @@ class Node:
         if self.cause != "deepsleep":
             return
         data = self.board.rtc_read()
-        hl = struct.calcsize(_RTC_HDR)
+        hl = _RTC_HDR_LEN
         if not data or len(data) < hl:
             return
-        magic, ls, lh, mode, flags, top = struct.unpack_from(_RTC_HDR, data, 0)
+        magic, ls, lh, mode, flags, top = struct.unpack_from(">HIIBBi", data, 0)
         if magic != _RTC_MAGIC:
             return
         s1 = self.stats.size
@@ -394,23 +399,3 @@ class Node:
         self.synced = bool(flags & 1)
         self.link.restore(top)
 
-
-def _start(rec):
-    return struct.unpack_from(">I", rec, 0)[0]
-
-
-def _typed(t, d):
-    d["type"] = t
-    return d
-
-
-def _pack_map(d):
-    from shared_protocol.cbor import dumps
-
-    return dumps(d)
-
-
-def _unpack_map(b):
-    from shared_protocol.cbor import loads
-
-    return loads(bytes(b))

@@ -9,11 +9,13 @@ requests before provisioning) and a counter the replay guard has not seen. Waiti
 the UART's real-time ``wait``: the gateway answers in milliseconds whatever the sim speed.
 """
 
+from micropython import const
+
 from shared_protocol import Deframer, ProtocolError, ReplayGuard, decode_frame, encode_frame
 from shared_protocol import stats as _stats  # noqa: F401  loaded at boot: a lazy import mid-run meets a fragmented heap
 
-ACK_TIMEOUT_MS = 400
-ATTEMPTS = 3
+_ACK_TIMEOUT_MS = const(400)
+_ATTEMPTS = const(3)
 
 
 class Link:
@@ -48,7 +50,7 @@ class Link:
         self.tx_frames += 1
         return c
 
-    def deliver(self, msg, attempts=ATTEMPTS, timeout_ms=ACK_TIMEOUT_MS):
+    def deliver(self, msg, attempts=_ATTEMPTS, timeout_ms=_ACK_TIMEOUT_MS):
         """Send ``msg`` until the gateway acks it (``attempts`` tries, doubling the wait). True if acked."""
         first = None
         for i in range(attempts):
@@ -63,14 +65,14 @@ class Link:
         self.failed += 1
         return False
 
-    def sync_time(self, timeout_ms=ACK_TIMEOUT_MS):
+    def sync_time(self, timeout_ms=_ACK_TIMEOUT_MS):
         """NTP-style exchange; returns the clock correction in ms (or None without an answer)."""
         if self.clock_ms is None:
             return None
         self._time_reply = None
         t1 = self.clock_ms()
         self.send({"type": "time_sync", "t1_ms": t1})
-        for i in range(ATTEMPTS):
+        for i in range(_ATTEMPTS):
             if self._wait(lambda: self._time_reply is not None, timeout_ms << i):
                 r = self._time_reply
                 if r["t1_ms"] != t1 or r.get("t2_ms") is None:

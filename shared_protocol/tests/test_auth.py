@@ -20,7 +20,7 @@ def test_hmac_sha256_rfc4231_case6_long_key():
 
 def test_tag_is_truncated_hmac():
     key = bytes(range(32))
-    assert auth.tag(key, b"abc") == auth.hmac_sha256(key, b"abc")[: auth.TAG_LEN]
+    assert auth.tag(key, b"abc") == auth.hmac_sha256(key, b"abc")[:8]
     assert len(auth.tag(key, b"")) == 8
 
 

@@ -107,7 +107,7 @@ def test_huge_declared_lengths_fail_before_allocating():
 def test_deep_nesting_is_size_error():
     deep = b"\x81" * 200 + b"\x00"
     raises(SizeError, cbor.loads, deep)
-    ok = b"\x81" * cbor.MAX_DEPTH + b"\x00"
+    ok = b"\x81" * 8 + b"\x00"  # MAX_DEPTH (a private const on MicroPython)
     assert cbor.loads(ok) is not None
 
 

@@ -9,7 +9,7 @@ virtual node against the CPython peer over a pty, at full simulation speed:
   ``sim_code``/``sim_data`` are the board layer and simulation living in the same process;
   ``live_peak`` is the live heap at the app's busiest moments (Board.heap_mark) above code
   and simulation: the working heap. ``peak_heap_bytes`` = fw_code + working.
-* ``min_heap_kb``: binary search over ``-X heapsize`` for the smallest heap that completes
+* ``min_heap_kb``: binary search (to 1 KB) over ``-X heapsize`` for the smallest heap that completes
   the day, minus the simulation's footprint (sim_code + sim_data), which a real board does
   not carry; ``min_heap_kb_with_sim`` is the raw figure.
 * accuracy: ``days`` simulated days; every daily summary the node sent is compared with
@@ -77,8 +77,8 @@ def _stats(node):
 
 
 def min_heap_kb(days=1.0, lo=96, hi=512, seed=1):
-    """Smallest -X heapsize (KB, to 4 KB) that completes ``days`` with diagnostics (binary search)."""
-    while hi - lo > 4:
+    """Smallest -X heapsize (KB, to 1 KB) that completes ``days`` with diagnostics (binary search)."""
+    while hi - lo > 1:
         mid = (lo + hi) // 2
         node, peer, _, _ = run_node(days, heap="%dK" % mid, seed=seed, stats=False, peer_class=_AskingPeer)
         ok = node.returncode == 0 and len(peer.of_type("report")) >= int(23 * days)
