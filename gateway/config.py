@@ -11,6 +11,7 @@ reads) are shared with ``registry.py``.
 """
 
 import dataclasses
+import datetime
 import difflib
 import importlib
 import ipaddress
@@ -76,6 +77,35 @@ class StatusConfig:
     health_every_s: int = 300
 
 
+@dataclass(frozen=True)
+class FieldConfig:
+    """A field for the daily agronomic values (gateway.daily): its nodes, site, wind and crop."""
+
+    name: str
+    nodes: tuple  # device ids, or ("*",): every node not in another field
+    lat: float
+    lon: float
+    elevation_m: float = 0.0  # used when a node reports no pressure
+    utc_offset_min: int | None = None  # the nodes' own offset is used when they report it
+    wind_source: str = ""  # stream source of the field's anemometer ("wind_speed"); "" = none
+    wind_height_m: float = 2.0
+    gdd_base_c: float = 10.0
+    gdd_cap_c: float = 30.0  # as the node's default
+    gdd_method: str = "modified"
+    season_start: str = ""  # "YYYY-MM-DD"; "" = 1 January of the day's year
+    cwsi_lower_a: float = 3.11  # non-water-stressed baseline dT = a + b VPD (degC, degC/kPa)
+    cwsi_lower_b: float = -1.97
+    cwsi_upper: float = 5.0  # non-transpiring upper limit of dT, degC
+    kc_min: float = 0.15  # Kc from NDVI: kc_min at ndvi_min (bare soil) .. kc_max at ndvi_max (full cover)
+    kc_max: float = 1.20
+    ndvi_min: float = 0.15
+    ndvi_max: float = 0.90
+
+
+_FIELD_KEYS = tuple(f.name for f in dataclasses.fields(FieldConfig))
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
+
+
 @dataclass(frozen=True, repr=False)
 class GatewayConfig:
     gateway_id: str
@@ -89,6 +119,7 @@ class GatewayConfig:
     outbox: OutboxConfig
     uplinks: tuple  # one dict of validated options per uplink, "kind" included; unset optional ones absent
     status: StatusConfig
+    fields: tuple = ()  # FieldConfig, ...: daily agronomic values (gateway.daily); none = not computed
     path: Path | None = None  # the file it came from (None: parsed from a string)
 
     def __repr__(self):  # safe to log: uplink passwords and tokens are masked
@@ -144,7 +175,7 @@ def is_loopback(bind):
 
 
 def _build(root, base_dir):
-    root.only(("gateway", "stream", "registry", "sources", "outbox", "uplinks", "status"))
+    root.only(("gateway", "stream", "registry", "sources", "outbox", "uplinks", "status", "fields"))
     gw = root.table("gateway", ("id", "data_dir", "log_level"))
     gateway_id = gw.text("id", expected="1-64 characters from A-Z a-z 0-9 . _ -", pattern=_NAME)
     data_dir = _resolve(base_dir, gw.text("data_dir", DEFAULT_DATA_DIR, "a directory path"))
@@ -193,6 +224,12 @@ def _build(root, base_dir):
         token=token,
         health_every_s=sv.integer("health_every_s", StatusConfig.health_every_s, 10, 86400),
     )
+    fields = tuple(_field(t) for t in root.tables("fields"))
+    names = {}
+    for i, fc in enumerate(fields):
+        if fc.name in names:
+            root.fail(("fields", i, "name"), "a name unique among fields (fields[%d] has it)" % names[fc.name], fc.name)
+        names[fc.name] = i
     return GatewayConfig(
         gateway_id=gateway_id,
         data_dir=Path(data_dir),
@@ -205,6 +242,51 @@ def _build(root, base_dir):
         outbox=outbox,
         uplinks=uplinks,
         status=status,
+        fields=fields,
+    )
+
+
+def _field(t):
+    t.only(_FIELD_KEYS)
+    nodes = t.data.get("nodes")
+    ok = isinstance(nodes, list) and nodes and (
+        nodes == ["*"] or all(type(d) is int and 0 <= d <= 0xFFFFFFFF for d in nodes))
+    if not ok:
+        t.fail("nodes", 'a list of device ids (integers), or ["*"] for every node in no other field', nodes)
+    d = FieldConfig
+    kc_min = t.number("kc_min", d.kc_min, 0.0, 2.0)
+    kc_max = t.number("kc_max", d.kc_max, 0.0, 2.0)
+    ndvi_min = t.number("ndvi_min", d.ndvi_min, -1.0, 1.0)
+    ndvi_max = t.number("ndvi_max", d.ndvi_max, -1.0, 1.0)
+    if ndvi_max <= ndvi_min:
+        t.fail("ndvi_max", "a number above ndvi_min (%g)" % ndvi_min, ndvi_max)
+    season = t.text("season_start", "", "a date YYYY-MM-DD", pattern=_DATE)
+    if season:
+        try:
+            datetime.date.fromisoformat(season)
+        except ValueError:
+            t.fail("season_start", "a valid date YYYY-MM-DD", season)
+    offset = t.integer("utc_offset_min", None, -840, 840) if "utc_offset_min" in t.data else None
+    return FieldConfig(
+        name=t.text("name", expected="1-64 characters from A-Z a-z 0-9 . _ -", pattern=_NAME),
+        nodes=tuple(nodes),
+        lat=t.number("lat", lo=-90.0, hi=90.0),
+        lon=t.number("lon", lo=-180.0, hi=180.0),
+        elevation_m=t.number("elevation_m", d.elevation_m, -500.0, 9000.0),
+        utc_offset_min=offset,
+        wind_source=t.text("wind_source", "", "the name of a source with wind_speed", pattern=_NAME),
+        wind_height_m=t.number("wind_height_m", d.wind_height_m, 0.5, 100.0),
+        gdd_base_c=t.number("gdd_base_c", d.gdd_base_c, -20.0, 40.0),
+        gdd_cap_c=t.number("gdd_cap_c", d.gdd_cap_c, -20.0, 60.0),
+        gdd_method=t.text("gdd_method", d.gdd_method, choices=("average", "modified")),
+        season_start=season,
+        cwsi_lower_a=t.number("cwsi_lower_a", d.cwsi_lower_a, -20.0, 20.0),
+        cwsi_lower_b=t.number("cwsi_lower_b", d.cwsi_lower_b, -20.0, 20.0),
+        cwsi_upper=t.number("cwsi_upper", d.cwsi_upper, -20.0, 30.0),
+        kc_min=kc_min,
+        kc_max=kc_max,
+        ndvi_min=ndvi_min,
+        ndvi_max=ndvi_max,
     )
 
 

@@ -86,7 +86,12 @@ class Gateway:
         self.guard = ReplayGuard()
         self.clocks = NodeClocks()
         self.aligner = Aligner(cfg.grid_s, cfg.rules, cfg.lateness_s)
-        self.ingest = Ingest(self.store, self.aligner, cfg.gateway_id, self._state)
+        self.daily = None
+        if cfg.fields:
+            from gateway.daily import DailyValues
+
+            self.daily = DailyValues(cfg.fields)
+        self.ingest = Ingest(self.store, self.aligner, cfg.gateway_id, self._state, self.daily)
         self.rejected = {}
         self.queue = []
         self.wake = asyncio.Event()
@@ -107,6 +112,8 @@ class Gateway:
         st = self.store
         self.guard.restore({int(k): v for k, v in (st.get_state("guard") or {}).items()})
         self.clocks.restore(st.get_state("clocks"))
+        if self.daily is not None:
+            self.daily.restore(st.get_state("agronomy"))
         for (k,) in st.db.execute("SELECT k FROM state WHERE k LIKE 'align.%'"):
             self.aligner.restore(k[6:], st.get_state(k))
         self._counter = int(st.get_state("gw.counter", 0)) + 1

@@ -14,14 +14,15 @@ committed does the engine let the sources acknowledge.
 
 from gateway.columns import RawRows
 from gateway.errors import OutboxFull
-from gateway.store import KIND_INTERVAL
+from gateway.store import KIND_DAILY, KIND_INTERVAL
 from gateway.stream import batch_document
 from gateway.wire import _Slow, _stats
 
 
 class Ingest:
-    def __init__(self, store, aligner, gateway_id, state_fn=None):
+    def __init__(self, store, aligner, gateway_id, state_fn=None, daily=None):
         self.store = store
+        self.daily = daily  # gateway.daily.DailyValues: field_daily records join the node's daily record
         self.aligner = aligner
         self.gateway_id = gateway_id
         self.state_fn = state_fn  # () -> {key: value} persisted with every write (replay window, ...)
@@ -56,6 +57,7 @@ class Ingest:
                     pre_bad.add(j)
         bad = (raw.decode_align(al) if raw.items else set()) | pre_bad
         frames, keys, records = [], [], []
+        days = []  # (source, node_daily record) stored in this call
         for j, it in enumerate(intakes):
             if j in bad:
                 it.bad = "schema"
@@ -87,11 +89,20 @@ class Ingest:
                         continue
                     st.mark(it.source, kind, [start])
                     keys.append((it.source, kind, start, start + 1, fidx))
+                    if kind == KIND_DAILY and self.daily is not None:
+                        days.append((it.source, rec))
                 records.append(rec)
         if flush or now is not None:
             al.flush(now)
         cols = al.take()
         n = len(cols["ts"])  # numpy arrays
+        dv = self.daily
+        if dv is not None:  # a node's day, once the stream holds all of it (its wind): field_daily records
+            dv.observe(cols)
+            for source, rec in days:
+                dv.queue(source, rec)
+            if dv.pending:
+                records.extend(dv.ready(now, al.grid_s, al.lateness_s))
         payload_for = None
         if n or records:
 
@@ -101,6 +112,8 @@ class Ingest:
         state = {"align." + s: al.snapshot(s) for s in al.pop_dirty()}
         if self.state_fn is not None:
             state.update(self.state_fn())
+        if dv is not None and dv.dirty:
+            state["agronomy"] = dv.state()
         seq = st.write(frames, keys, payload_for, n + len(records), state)
         if seq is not None:
             self.batches += 1

@@ -2,6 +2,7 @@
 
 fieldline bench protocol --json
 fieldline bench gateway --json
+fieldline bench agronomy --json
 """
 
 import json
@@ -48,6 +49,18 @@ def firmware(
     from tools.bench.firmware import run
 
     _print(run(days=days, seed=seed, heap_search=not no_heap_search, trials=trials), as_json)
+
+
+@app.command()
+def agronomy(
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    seed: int = typer.Option(1, help="seed of the synthetic year"),
+    repeats: int = typer.Option(15, min=1, max=200, help="timing repeats (best of)"),
+):
+    """ET0 of 8,760 hourly values: ours vs refet and pyet, time and largest difference."""
+    from tools.bench.agronomy import run
+
+    _print(run(seed=seed, repeats=repeats), as_json)
 
 
 @app.command()

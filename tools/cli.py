@@ -4,7 +4,7 @@ fieldline --version
 fieldline protocol decode HEX --key HEX
 fieldline node virtual --uart PATH [--fault NAME=VALUE ...]
 fieldline gateway run --config gateway.toml
-fieldline bench protocol|firmware --json
+fieldline bench protocol|firmware|gateway|agronomy --json
 """
 
 import typer
