@@ -67,7 +67,7 @@ def test_daily_values_per_node_and_field_in_the_stream(tmp_path):
     for (src, _sensor, q, ts, _rule, rev), vals in readings.items():
         if src == "wind" and q == "wind_speed" and rev == 0 and vals[0][1]:
             wind.setdefault(ts // DAY, []).append(vals[0][0])
-    cum = 0.0
+    cum, with_kc = 0.0, 0
     for i, d in enumerate(days):
         rec = daily[(north, d)]
         nd = node_daily[(north, START // DAY + i)] if (north, START // DAY + i) in node_daily else None
@@ -87,16 +87,24 @@ def test_daily_values_per_node_and_field_in_the_stream(tmp_path):
                                        nd["incident_mj_m2"], 52.0, z, doy))
         assert rec["et0_mm"] == pytest.approx(et0, abs=0.011)
         assert 1.0 < rec["et0_mm"] < 8.0  # June at 52 N
-        assert rec["kc"] == pytest.approx(float(ag.kc_from_ndvi(nd["ndvi_midday"], 0.15, 1.2, 0.15, 0.9)), abs=0.001)
-        assert rec["etc_mm"] == pytest.approx(rec["kc"] * rec["et0_mm"], abs=0.011)
+        if nd.get("ndvi_midday") is None:  # no bright midday sample that day (clouds, or a node that lagged)
+            assert "kc" not in rec and rec["quality"]["kc"] == ["ndvi_missing"], rec
+        else:
+            with_kc += 1
+            kc = float(ag.kc_from_ndvi(nd["ndvi_midday"], 0.15, 1.2, 0.15, 0.9))
+            assert rec["kc"] == pytest.approx(kc, abs=0.001)
+            assert rec["etc_mm"] == pytest.approx(rec["kc"] * rec["et0_mm"], abs=0.011)
         gdd = float(ag.growing_degree_days(nd["air_t_min"], nd["air_t_max"], 10.0, 30.0, method="modified"))
         assert rec["gdd"] == pytest.approx(gdd, abs=0.006)
         cum += rec["gdd"]
         assert rec["gdd_cum"] == pytest.approx(cum, abs=0.02)  # the season's sum, day by day
-        assert rec["ndvi_midday"] == nd["ndvi_midday"] and rec["canopy_air_diff_c"] == nd["canopy_air_diff_midday"]
+        assert rec.get("ndvi_midday") == nd.get("ndvi_midday")
+        assert rec.get("canopy_air_diff_c") == nd.get("canopy_air_diff_midday")
         # CWSI from the node's own midday air cells (not estimated), in 0..1
-        assert "vpd_estimated" not in rec["quality"].get("cwsi", []) and 0.0 <= rec["cwsi"] <= 1.0
-        assert 0.0 < rec["vpd_midday_kpa"] < 6.0
+        assert "vpd_estimated" not in rec["quality"].get("cwsi", []) and 0.0 < rec["vpd_midday_kpa"] < 6.0
+        if nd.get("canopy_air_diff_midday") is not None:
+            assert 0.0 <= rec["cwsi"] <= 1.0
+    assert with_kc, "no day had a midday NDVI: Kc and ETc untested"
     for d in days:
         rec = daily[(south, d)]
         assert rec["field"] == "south" and rec["u2_ms"] == 2.0
