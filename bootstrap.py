@@ -20,7 +20,7 @@ VENV = os.path.join(ROOT, ".venv")
 PY = os.path.join(VENV, "bin", "python")
 STAMP = os.path.join(VENV, ".fieldline-installed")
 # Debian packages: servers and tools the tests and the demo run for real.
-APT_PACKAGES: list[str] = ["mosquitto", "openssl"]
+APT_PACKAGES: list[str] = ["mosquitto", "openssl", "postgresql"]  # postgresql: the upstream store tests
 
 
 def say(msg):

@@ -16,7 +16,10 @@ MP_DIRS = (os.path.join(ROOT, "shared_protocol", "tests"), os.path.join(ROOT, "f
 
 
 def pytest_addoption(parser):
-    parser.addoption("--port", default=None, help="serial port of a real board: enables hil tests")
+    try:  # pytest-embedded (loaded first, as a plugin) defines --port itself: the same option, one meaning
+        parser.addoption("--port", default=None, help="serial port of a real board: enables hil tests")
+    except ValueError:
+        pass
     parser.addoption("--mp-heap", default=None, help="override the MicroPython heap size (e.g. 64K)")
 
 
@@ -76,6 +79,7 @@ class MicroPythonItem(pytest.Item):
     def __init__(self, *, test, **kw):
         super().__init__(**kw)
         self.test = test
+        self.funcargs = {}  # no fixtures; pytest-embedded's hooks look here for a `dut`
 
     def runtest(self):
         results = self.parent.results()

@@ -184,7 +184,7 @@ class Gateway:
             return
         from gateway.status import StatusServer
 
-        self.status = StatusServer(s.bind, s.port, s.token, self.snapshot)
+        self.status = StatusServer(s.bind, s.port, s.token, self.snapshot, accept=self.accept_record)
         self.status_port = await self.status.start()
         log.info("status on http://%s:%d/status", s.bind, self.status_port)
 
@@ -330,6 +330,11 @@ class Gateway:
         snap.update({"kind": "gateway_health", "source": "gateway-" + self.cfg.gateway_id, "ts": snap["time"]})
         snap["key"] = "%s/gateway_health/%s" % (snap["source"], snap["ts"])
         return snap
+
+    def accept_record(self, rec):
+        """A record posted to the status endpoint (an installer's onboarding report): stored now, then
+        forwarded like any other; False when the store is full (the poster keeps it and retries)."""
+        return self.ingest.process([Intake(rec["source"], records=[(None, None, rec)])])
 
     def _own_record(self, rec):
         """The gateway's own health and alerts: stored at once, into the store's reserve if it is full."""

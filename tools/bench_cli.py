@@ -3,6 +3,8 @@
 fieldline bench protocol --json
 fieldline bench gateway --json
 fieldline bench agronomy --json
+fieldline bench provisioning --json
+fieldline bench fleet --json
 """
 
 import json
@@ -75,3 +77,33 @@ def gateway(
     from tools.bench.gateway import run
 
     _print(run(nodes=nodes, days=days, seed=seed, broker=not no_broker), as_json)
+
+
+@app.command()
+def provisioning(
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    repeats: int = typer.Option(3, min=1, max=20, help="timing repeats (best of)"),
+    no_mpremote: bool = typer.Option(False, "--no-mpremote", help="skip the mpremote fs cp comparison"),
+    no_check: bool = typer.Option(False, "--no-check", help="skip timing the installation check"),
+    check_runs: int = typer.Option(3, min=1, max=10, help="installation checks timed (median)"),
+):
+    """Seconds to a verified virtual node, fresh and re-run (vs `mpremote fs cp -r`); seconds to a check's verdict."""
+    from tools.bench import check
+    from tools.bench.provisioning import run
+
+    figures = run(repeats=repeats, mpremote=not no_mpremote)
+    if not no_check:
+        figures.update(check.run(runs=check_runs))
+    _print(figures, as_json)
+
+
+@app.command()
+def fleet(
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    small: bool = typer.Option(False, "--small", help="a quick run (not the budgets' sizes)"),
+    no_postgresql: bool = typer.Option(False, "--no-postgresql", help="SQLite only (no PostgreSQL server started)"),
+):
+    """Fleet health: ranking 10,000 devices, ingest rate, injected faults found, false alerts."""
+    from tools.bench.fleet import run
+
+    _print(run(small=small, postgresql=not no_postgresql), as_json)

@@ -4,12 +4,18 @@ fieldline --version
 fieldline protocol decode HEX --key HEX
 fieldline node virtual --uart PATH [--fault NAME=VALUE ...]
 fieldline gateway run --config gateway.toml
-fieldline bench protocol|firmware|gateway|agronomy --json
+fieldline provision --virtual work/node1 --lat 52.1 --lon 5.2
+fieldline check --port /dev/ttyACM0 --device fl-000001
+fieldline upstream serve --store sqlite:///upstream.db
+fieldline fleet rank --store sqlite:///upstream.db
+fieldline bench protocol|firmware|gateway|agronomy|provisioning|fleet --json
 """
 
 import typer
 
-from tools import __version__, bench_cli, demo, gateway_cli, node_cli, protocol_cli
+from tools import __version__, bench_cli, check_cli, demo, gateway_cli, node_cli, protocol_cli, provision_cli
+from upstream import cli as upstream_cli
+from upstream import fleet_cli
 
 app = typer.Typer(
     name="fieldline",
@@ -22,6 +28,10 @@ app.add_typer(protocol_cli.app, name="protocol")
 app.add_typer(bench_cli.app, name="bench")
 app.add_typer(node_cli.app, name="node")
 app.add_typer(gateway_cli.app, name="gateway")
+app.add_typer(upstream_cli.app, name="upstream")
+app.add_typer(fleet_cli.app, name="fleet")
+app.command("provision")(provision_cli.provision)
+app.command("check")(check_cli.check)
 app.command("demo")(demo.demo)
 
 

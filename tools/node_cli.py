@@ -55,6 +55,8 @@ def virtual(
     start: int = typer.Option(START, help="UTC epoch seconds the simulation starts at"),
     sleep: str = typer.Option("advance", help="advance: sleep by advancing the clock; exit: deep sleep = exit"),
     heap: str = typer.Option("512K", help="MicroPython heap size"),
+    provisioned: str = typer.Option(None, help="workdir of a virtual board `fieldline provision --virtual` "
+                                    "provisioned: run the firmware deployed there, on its flash and seed"),
 ):
     """Run one virtual node on a pty until stopped (or for --days)."""
     try:
@@ -62,8 +64,22 @@ def virtual(
     except ValueError as e:
         typer.echo("fieldline: %s" % e, err=True)
         raise typer.Exit(2) from None
+    code_dir = None
+    if provisioned:
+        from provisioning.provision import board_seed
+
+        code_dir = os.path.join(provisioned, "fs")
+        if not os.path.exists(os.path.join(code_dir, "manifest.json")):
+            typer.echo("fieldline: %s holds no provisioned board (no fs/manifest.json): run `fieldline provision "
+                       "--virtual --workdir %s` first" % (provisioned, provisioned), err=True)
+            raise typer.Exit(2)
+        flash = flash or os.path.join(provisioned, "flash.img")
+        state = state or os.path.join(provisioned, "state")
+        seed = board_seed(provisioned, seed)
     state = state or tempfile.mkdtemp(prefix="fieldline-node-")
-    if config is None:
+    if provisioned:
+        config = None  # the config is on the board's flash
+    elif config is None:
         config = write_config(os.path.join(state, "config.json"), default_config(seed))
     else:
         try:
@@ -74,7 +90,7 @@ def virtual(
             raise typer.Exit(2) from None
     until = start + int(days * 86400) if days else None
     node = VirtualNode(uart, state, seed=seed, speed=speed, sleep=sleep, faults=faults, config=config, start=start,
-                       until=until, heap=heap, log=sys.stdout, flash=flash)
+                       until=until, heap=heap, log=sys.stdout, flash=flash, code_dir=code_dir)
     typer.echo("virtual node: uart %s, state %s, speed %gx, faults %s" % (uart, state, speed, faults or "none"))
     node.start()
     try:

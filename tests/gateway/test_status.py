@@ -1,6 +1,7 @@
 """Status endpoint: a real aiohttp server on 127.0.0.1 and a real client; JSON in every answer."""
 
 import asyncio
+import json
 import logging
 
 import aiohttp
@@ -127,3 +128,52 @@ def test_stop_frees_the_port_and_is_idempotent():
         await again.stop()
 
     run(main())
+
+
+REPORT = {"kind": "onboarding_report", "source": "node-7", "device": 7, "ts": "2026-06-01T10:40:00Z",
+          "key": "node-7/onboarding_report/2026-06-01T10:40:00Z", "verdict": "PASS", "checks": []}  # fmt: skip
+
+
+async def post(server, body, headers=None):
+    url = "http://127.0.0.1:%d/records" % server.port
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+        async with session.post(url, data=body, headers=headers) as r:
+            assert r.content_type == "application/json"
+            return r.status, await r.json()
+
+
+def test_records_are_accepted_only_with_accept_a_known_kind_and_the_token():
+    stored = []
+
+    async def main():
+        auth = {"Authorization": "Bearer " + TOKEN}
+        async with StatusServer("127.0.0.1", 0, TOKEN, lambda: SNAP, accept=lambda r: stored.append(r) or True) as s:
+            answers = [
+                await post(s, json.dumps(REPORT), auth),
+                await post(s, json.dumps(REPORT)),  # no token
+                await post(s, json.dumps(dict(REPORT, kind="node_health")), auth),
+                await post(s, json.dumps(dict(REPORT, key="")), auth),
+                await post(s, "{not json", auth),
+                await post(s, json.dumps([REPORT]), auth),
+                await post(s, "x" * (70 * 1024), auth),
+            ]
+        async with StatusServer("127.0.0.1", 0, "", lambda: SNAP) as plain:  # no accept: no such resource
+            answers.append(await post(plain, json.dumps(REPORT)))
+        return answers
+
+    ok, no_token, kind, key, not_json, a_list, too_big, absent = run(main())
+    assert ok == (202, {"stored": REPORT["key"], "status": 202}) and stored == [REPORT]
+    assert no_token[0] == 401
+    assert kind[0] == 400 and "onboarding_report" in kind[1]["error"]
+    assert key[0] == 400 and key[1]["error"].startswith("key:")
+    assert not_json[0] == 400 and a_list[0] == 400 and too_big[0] == 413
+    assert absent[0] in (404, 405)
+
+
+def test_a_full_store_refuses_a_record_with_507():
+    async def main():
+        async with StatusServer("127.0.0.1", 0, "", lambda: SNAP, accept=lambda r: False) as s:
+            return await post(s, json.dumps(REPORT))
+
+    status, body = run(main())
+    assert status == 507 and "full" in body["error"]

@@ -264,3 +264,33 @@ def test_bad_arguments_are_refused():
         FrameProxy(directions=("sideways",))
     with pytest.raises(ValueError):
         FrameProxy(fault_rate=1.5)
+
+
+@pytest.mark.parametrize("directions", [("up", "down"), ()], ids=["framed", "pass-through"])
+def test_installer_port_injects_whole_frames_down_and_hears_what_the_gateway_hears(opened, directions):
+    proxy = opened(directions=directions, installer=True)
+    node, gateway, installer = opened(proxy.node_path), opened(proxy.gateway_path), opened(proxy.installer_path)
+    ups, downs, asks = _frames(random.Random(10), 50), _frames(random.Random(11), 50), _frames(random.Random(12), 50)
+    gateway.write(downs[0][:3])  # the gateway is mid-frame: the installer's frames must wait for its end
+    for ask in asks:
+        installer.write(ask[:2])  # split writes: the proxy waits for the delimiter
+        installer.write(ask[2:])
+    time.sleep(0.1)
+    gateway.write(downs[0][3:] + b"".join(downs[1:]))
+    node.write(b"".join(ups))
+    got_down = _collect(node, _count(100))
+    assert sorted(got_down) == sorted(downs + asks), "frames torn or lost on the way down"
+    assert [f for f in got_down if f in set(downs)] == downs and [f for f in got_down if f in set(asks)] == asks
+    assert _collect(gateway, _count(50)) == ups
+    assert _collect(installer, _count(50)) == ups  # the copy: what the gateway got
+    assert proxy.stats["frames_installer"] == 50 and proxy.stats["frames_down"] == 100
+
+
+def test_installer_frames_suffer_the_down_faults_and_a_proxy_without_the_port_has_none(opened):
+    proxy = opened(directions=("down",), faults=("drop",), fault_rate=1.0, installer=True)
+    node, installer = opened(proxy.node_path), opened(proxy.installer_path)
+    installer.write(b"".join(_frames(random.Random(13), 10)))
+    _wait(lambda: proxy.stats["drop"] == 10)
+    assert _quiet(node, 0.2) == b""
+    plain = opened()
+    assert plain.installer_path is None and "frames_installer" not in plain.stats

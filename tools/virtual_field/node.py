@@ -38,7 +38,7 @@ def default_config(seed=1, lat=52.0, lon=5.0, alt_m=10.0):
 class VirtualNode:
     def __init__(self, uart_path, state_dir, seed=1, speed=0, sleep="advance", faults=None, config=None,
                  start=START, until=None, heap="512K", stats=False, log=None, lat=52.0, lon=5.0, flash=None,
-                 wall0=None):
+                 wall0=None, code_dir=None):
         self.uart_path = uart_path
         self.state_dir = state_dir
         self.seed = seed
@@ -53,6 +53,7 @@ class VirtualNode:
         self.lat, self.lon = lat, lon
         self.flash = flash  # littlefs image path (default: state_dir/flash.img)
         self.wall0 = wall0  # with speed: the wall-clock instant of ``start`` (a shared timeline)
+        self.code_dir = code_dir  # run the .mpy files deployed there (a provisioned board's fs) instead of a build
         self.log = log  # file object for the node's output (default: kept in self.output)
         self.output = []
         self.restarts = {"deepsleep": 0, "power_on": 0}
@@ -83,7 +84,7 @@ class VirtualNode:
         return cmd
 
     def start(self):
-        self._build = compile_tree()
+        self._build = os.path.abspath(self.code_dir) if self.code_dir else compile_tree()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self

@@ -27,6 +27,13 @@ flushes that on open, as a real port would lose them), then in the proxy, up to
 ``buffer_limit`` bytes per direction; beyond that the oldest whole frames are dropped and
 counted in ``overflow_bytes_<direction>``. The relay thread never blocks on a write.
 
+An optional installer port (``installer=True``: ``proxy.installer_path``, a third raw pty) is a tap at
+the gateway's end of the link, where an installer's check tool sits: whole frames written to it join
+the "down" stream towards the node (between the gateway's frames, never inside one, and through the
+same faults), and every byte the gateway is sent from the node (after the "up" faults) is copied to
+it. So a check run there measures the link the gateway has. Its backlog is bounded like the others
+(``overflow_bytes_installer``); ``frames_installer`` counts the frames it injected.
+
 ``stats`` counts frames read per direction (``frames_up``, ``frames_down``), faults by kind
 (``drop`` ... ``reorder``, plus ``reorder_flushed``: held frames that no successor released),
 ``paused_bytes_<direction>`` (discarded between ``pause(direction)`` and ``resume(direction)``)
@@ -72,8 +79,9 @@ class FrameProxy:
     """Relay node <-> gateway over two raw ptys, injecting frame faults; see the module docstring."""
 
     def __init__(
-        self, faults=None, seed=1, fault_rate=0.0, directions=("up",), idle_flush_s=0.5, buffer_limit=64 * 1024
-    ):
+        self, faults=None, seed=1, fault_rate=0.0, directions=("up",), idle_flush_s=0.5, buffer_limit=64 * 1024,
+        installer=False,
+    ):  # fmt: skip
         self.faults = tuple(FAULTS if faults is None else faults)
         unknown = sorted(set(self.faults) - set(FAULTS)) + sorted(set(directions) - set(DIRECTIONS))
         if unknown or not self.faults:
@@ -103,6 +111,16 @@ class FrameProxy:
         for d in DIRECTIONS:
             self.stats["paused_bytes_" + d] = 0
             self.stats["overflow_bytes_" + d] = 0
+        self._installer = self._installer_pty = self.installer_path = None
+        self._inject = deque()  # whole frames from the installer port, waiting for a frame boundary going down
+        if installer:
+            self._installer_pty = PtyLink()
+            self.installer_path = self._installer_pty.slave_path
+            fd = self._installer_pty.master
+            os.set_blocking(fd, False)
+            self._installer = _Lane("installer", fd, fd, False, None)  # reads: frames to inject; out: the copy
+            self.stats["frames_installer"] = 0
+            self.stats["overflow_bytes_installer"] = 0
         self.events = deque(maxlen=100000)  # (direction, frame number from 0, fault kind)
         self.error = None  # what ended the relay thread, if anything did
         self._stopping = threading.Event()
@@ -135,6 +153,8 @@ class FrameProxy:
         finally:
             self._node_pty.close()
             self._gateway_pty.close()
+            if self._installer_pty is not None:
+                self._installer_pty.close()
 
     @property
     def running(self):
@@ -162,18 +182,26 @@ class FrameProxy:
 
     def _run(self):
         lanes = tuple(self._lanes.values())
+        inst = self._installer
+        sources = [lane.src for lane in lanes] + ([inst.src] if inst is not None else [])
         try:
             while not self._stopping.is_set():
-                waiting = [lane.dst for lane in lanes if lane.out]
-                readable, _, _ = select.select([lane.src for lane in lanes], waiting, [], _TICK_S)
+                waiting = [lane.dst for lane in lanes + ((inst,) if inst is not None else ()) if lane.out]
+                readable, _, _ = select.select(sources, waiting, [], _TICK_S)
                 now_s = time.monotonic()
+                if inst is not None and inst.src in readable:
+                    self._receive_installer(inst)
                 for lane in lanes:
                     if lane.src in readable:
                         self._receive(lane, now_s)
                     if lane.faulty and now_s - lane.last_rx_s >= self.idle_flush_s:
                         self._idle_flush(lane)
+                    if lane.name == "down" and self._inject:
+                        self._inject_frames(lane)
                     if lane.out:
                         self._send(lane)
+                if inst is not None and inst.out:
+                    self._send(inst)
         except Exception as e:  # kept for stop() to raise: a dead relay must not pass unnoticed
             self.error = e
 
@@ -190,7 +218,42 @@ class FrameProxy:
             self._cut(lane, chunk)
         else:
             self._count_passing(lane, chunk)
-            lane.out += chunk
+            self._emit(lane, chunk)
+
+    def _emit(self, lane, data):
+        """Queue ``data`` for ``lane``'s destination; what goes up to the gateway is copied to the installer."""
+        lane.out += data
+        if lane.name == "up" and self._installer is not None:
+            self._installer.out += data
+
+    def _receive_installer(self, inst):
+        try:
+            chunk = os.read(inst.src, _READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        start = 0
+        while (end := chunk.find(_DELIM, start)) >= 0:
+            frame = bytes(inst.partial) + chunk[start : end + 1]
+            inst.partial.clear()
+            start = end + 1
+            if len(frame) > 1:  # a lone delimiter is no frame
+                self._inject.append(frame)
+                self.stats["frames_installer"] += 1
+        inst.partial += chunk[start:]
+        if len(inst.partial) > self.buffer_limit:  # no delimiter for that long: noise, not a frame
+            inst.partial.clear()
+
+    def _inject_frames(self, lane):
+        """The installer's frames join the stream towards the node, never inside a frame already started."""
+        while self._inject and not (lane.head_sent if lane.faulty else lane.in_frame):
+            frame = self._inject.popleft()
+            if lane.paused:
+                self.stats["paused_bytes_" + lane.name] += len(frame)
+            elif lane.faulty:
+                self._frame(lane, frame)  # the same faults as the gateway's frames
+            else:
+                self._count_passing(lane, frame)
+                lane.out += frame
 
     def _count_passing(self, lane, chunk):
         parts = chunk.split(_DELIM)
@@ -216,25 +279,25 @@ class FrameProxy:
         tail = lane.head_sent  # the rest of a frame whose head the idle flush already sent
         lane.head_sent = False
         if len(frame) == 1 and not tail:  # a lone delimiter (resync): not a frame, nothing to damage
-            lane.out += frame
+            self._emit(lane, frame)
             return
         self.stats["frames_" + lane.name] += 1
         number = lane.frame_no
         lane.frame_no += 1
         kind = self._roll(lane.rng)  # rolled for every frame, harmed or not: fewer ways for timing to shift draws
         if lane.held is not None:  # this frame overtakes the held one, unharmed
-            lane.out += frame + lane.held
+            self._emit(lane, frame + lane.held)
             lane.held = None
             return
         if kind is None or tail:  # a tail is no longer a whole frame: it passes as it is
-            lane.out += frame
+            self._emit(lane, frame)
             return
         self.stats[kind] += 1
         self.events.append((lane.name, number, kind))
         if kind == "corrupt":
-            lane.out += _corrupt(lane.rng, frame)
+            self._emit(lane, _corrupt(lane.rng, frame))
         elif kind == "duplicate":
-            lane.out += frame + frame
+            self._emit(lane, frame + frame)
         elif kind == "reorder":
             lane.held = frame
 
@@ -245,11 +308,11 @@ class FrameProxy:
 
     def _idle_flush(self, lane):
         if lane.held is not None:
-            lane.out += lane.held
+            self._emit(lane, lane.held)
             lane.held = None
             self.stats["reorder_flushed"] += 1
         if lane.partial:
-            lane.out += lane.partial
+            self._emit(lane, lane.partial)
             lane.partial.clear()
             lane.head_sent = True
 
