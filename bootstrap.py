@@ -20,7 +20,8 @@ VENV = os.path.join(ROOT, ".venv")
 PY = os.path.join(VENV, "bin", "python")
 STAMP = os.path.join(VENV, ".fieldline-installed")
 # Debian packages: servers and tools the tests and the demo run for real.
-APT_PACKAGES: list[str] = ["mosquitto", "openssl", "postgresql"]  # postgresql: the upstream store tests
+# postgresql: the upstream store tests; chromium: the dashboard and report tests (Playwright drives it)
+APT_PACKAGES: list[str] = ["mosquitto", "openssl", "postgresql", "chromium"]
 
 
 def say(msg):
