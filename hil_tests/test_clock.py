@@ -41,11 +41,6 @@ def test_clock_drift_and_offset_are_corrected_at_resync(bench):
 
 
 @pytest.mark.virtual_only("injects clock drift into the virtual board")
-@pytest.mark.xfail(
-    strict=True,
-    reason="firmware: a clock stepped back across an interval boundary at a resync "
-    "closes that interval again (the same start twice, different samples); see docs/bench-rig.md",
-)
 @pytest.mark.bench(days=0.06, start=START + 23 * 3600, faults={"clock_drift_ppm": 2000})
 def test_no_interval_twice_when_a_resync_steps_the_clock_back(bench):
     bench.run_to_end()  # boot sync at 23:00, 7 s of drift by midnight, the day's resync steps it back

@@ -45,6 +45,7 @@ FAULT_WORDS = (
     "clock_unsynced config"
 )
 _SANE_EPOCH_MS = 1704067200000  # 2024-01-01
+_STEP_BACK_MAX = const(3600)  # s: a clock stepped back further than this starts afresh
 _GC_EVERY = const(16384)  # bytes allocated between automatic collections
 _RTC_MAGIC = const(0x464C)  # "FL"
 # RTC memory header ">HIIBBi" (16 bytes): magic, last sample s, last health s, power mode, flags, link guard top
@@ -105,6 +106,12 @@ class Node:
         mode, changed = self.power.update(s.soc_pct)  # None (gauge failed) keeps the mode
         if changed:
             self._plan(mode)
+        last = self.last_sample
+        st = self.sched
+        if last and last - now < _STEP_BACK_MAX and st.interval_start(now) < st.interval_start(last) and not changed:
+            # a resync stepped the clock back into an interval already closed and sent: wait for
+            # the clock to return rather than close it twice (a longer step starts afresh)
+            return self._sleep(mode)
         if self.plan.sensors_on:
             self._sample(now)
         elif self.last_sample:
@@ -123,12 +130,17 @@ class Node:
             if self._send_pending():
                 self.power.reported()  # the gateway holds the mode change: the node may go quiet
             self.link.listen(100)
+        elif self.link.uart is not None and self.link.uart.any():
+            self.link.listen(100)  # someone is talking (an installer's check): answer within a sample period
+        return self._sleep(mode)
+
+    def _sleep(self, mode):
+        b = self.board
         nxt = self.sched.next_wake(b.time_ms() // 1000)
         ms = max(1000, (nxt * 1000) - b.time_ms())
-        deep = mode == "survival"
         self.save_rtc()
         gc.collect()  # sleep with the garbage gone: the next wake starts from a tidy heap
-        return ms, deep
+        return ms, mode == "survival"
 
     def _sample(self, now):
         st = self.sched
