@@ -8,6 +8,7 @@ fieldline provision --virtual work/node1 --lat 52.1 --lon 5.2
 fieldline check --port /dev/ttyACM0 --device fl-000001
 fieldline upstream serve --store sqlite:///upstream.db
 fieldline fleet rank --store sqlite:///upstream.db
+fieldline report season --store sqlite:///upstream.db --customer "Hillside Farms" --season 2026 --out season.html
 fieldline bench protocol|firmware|gateway|agronomy|provisioning|fleet --json
 """
 
@@ -15,7 +16,7 @@ import typer
 
 from tools import __version__, bench_cli, check_cli, demo, gateway_cli, node_cli, protocol_cli, provision_cli
 from upstream import cli as upstream_cli
-from upstream import fleet_cli
+from upstream import fleet_cli, report_cli
 
 app = typer.Typer(
     name="fieldline",
@@ -30,6 +31,7 @@ app.add_typer(node_cli.app, name="node")
 app.add_typer(gateway_cli.app, name="gateway")
 app.add_typer(upstream_cli.app, name="upstream")
 app.add_typer(fleet_cli.app, name="fleet")
+app.add_typer(report_cli.app, name="report")
 app.command("provision")(provision_cli.provision)
 app.command("check")(check_cli.check)
 app.command("demo")(demo.demo)

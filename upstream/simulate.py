@@ -14,6 +14,15 @@ curve, incident energy, air and canopy temperature extremes, the intervals it ho
 canopy_temperature. Records arrive as the firmware delivers them: within the hour in full mode,
 every 4 h in saver mode, at once for a mode change; a failing link loses some for good.
 
+``season=True`` makes it a crop season (for the season report): NDVI greens up and senesces over
+the simulated days, the air warms and cools with the calendar, the node's daily summary also
+carries RH extremes and the midday canopy-air difference (from a soil water bucket per field: rain
+and, on irrigated fields, late irrigation refill it, ETc drains it, the crop's canopy warms as it
+runs dry), each node_daily gets the gateway's own field_daily record (gateway/daily.py: ET0, Kc,
+ETc, GDD, CWSI), and every customer but each fifth has a farm-wide rain gauge (``rain-gw-NNN``:
+hourly ``precipitation`` cells, mm, rule sum). It draws from its own random stream, so the rest of
+the fleet is the same with or without it.
+
 Faults (FAULTS), one per device at most, start at a random time after two days of baseline:
   sensor_stuck         canopy temperature frozen at its last value
   sensor_out_of_range  canopy temperature saturated (150 degC, flagged) and the node reports ir_canopy
@@ -31,6 +40,7 @@ The ground truth is returned (``truth``) and stored as ``simulation_truth`` reco
 
 import math
 import random
+import time as time_mod
 
 import numpy as np
 
@@ -79,7 +89,9 @@ class Step:
 class Fleet:
     """See the module doc. Everything is decided in __init__ (seeded); ``steps`` replays it in time order."""
 
-    def __init__(self, devices=200, days=14, faults="all", seed=1, start=START, readings=True, rare_share=0.04):
+    def __init__(
+        self, devices=200, days=14, faults="all", seed=1, start=START, readings=True, rare_share=0.04, season=False
+    ):
         if devices < 3:
             raise ValueError("a fleet needs at least 3 devices")
         self.n, self.days, self.start, self.seed = int(devices), int(days), int(start), seed
@@ -152,12 +164,19 @@ class Fleet:
         self.jump = np.where(self.base_tilt + self.jump < 0, -self.jump, self.jump)
         self.shade = rng.uniform(0.25, 0.5, n)
         self.dirt = rng.uniform(0.2, 0.3, n)
+        self.season = _Season(self, seed) if season else None
 
     # ---- the physical day ----
     def _ndvi_season(self, t):
-        """A crop's NDVI: bare soil 0.2, green-up over the season to 0.85 (logistic)."""
+        """A crop's NDVI: bare soil 0.2, green-up over the season to 0.85 (logistic); with ``season``,
+        a slower green-up (canopy closed at about 40 % of the days) and senescence before harvest."""
         d = (t - self.start) / DAY
-        return 0.2 + 0.65 / (1.0 + math.exp(-(d - self.days * 0.35) / 4.0))
+        if self.season is None:
+            return 0.2 + 0.65 / (1.0 + math.exp(-(d - self.days * 0.35) / 4.0))
+        w = max(4.0, self.days / 20.0)
+        up = 1.0 / (1.0 + math.exp(-(d - self.days * 0.25) / w))
+        down = 1.0 / (1.0 + math.exp(-(d - self.days * 0.85) / (0.6 * w)))
+        return 0.2 + 0.65 * up - 0.45 * down
 
     def _active(self, name, t):
         return (self.fault == name) & (t >= self.fault_start)
@@ -240,6 +259,8 @@ class Fleet:
             ndvi = self._ndvi_season(t) + self.ndvi_offset + rng.normal(0, 0.01, n)
             ndvi = ndvi - self.dirt * self._ramp("dirty_lens", ts, 2)
             air = 18.0 + self.temp_day[fld, d] + 7.0 * np.sin(np.pi * (local_h - 9.0) / 12.0) + rng.normal(0, 0.2, n)
+            if self.season is not None:
+                air = air + self.season.warmth_c(t)
             canopy = air - 1.5 * sun + rng.normal(0, 0.3, n)
             stuck = self._active("sensor_stuck", ts)
             stuck_value = np.where(stuck & np.isnan(stuck_value), np.round(canopy, 2), stuck_value)
@@ -268,6 +289,9 @@ class Fleet:
                         )
             if h % 24 == 23:
                 pending.append(self._daily(day_acc, d, alive, mode, arrive))
+                rain = None if self.season is None else self.season.rain_cells(d)
+                if rain is not None:
+                    pending.append(rain)
             # steps
             if t + HOUR >= t_next or h == self.days * 24 - 1:
                 cut = min(t_next, self.end)
@@ -298,9 +322,14 @@ class Fleet:
             if stuck[i]:
                 rec["canopy_t_min"] = rec["canopy_t_max"]
             out.append(rec)
+        devs = [int(r["device"]) - 1000 for r in out]
+        if self.season is not None:
+            extra = self.season.daily(out, d)
+            out += extra
+            devs += [int(r["source"][5:]) - 1000 for r in extra]
         when = np.full(self.n, (day + 1) * DAY + 600.0)
         when = np.where(mode == 1, np.maximum(when, arrive), when)
-        return (when[[int(r["device"]) - 1000 for r in out]], "daily", out)
+        return (when[devs], "daily", out)
 
     def _batch(self, pending, cut, seq, first):
         keep, health, readings, records = [], [], [], []
@@ -339,17 +368,19 @@ class Fleet:
         src, qs, ts, vals, flags = [], [], [], [], []
         names = np.asarray(self.names, dtype=object)
         for q, k, cell, v, fl in chunks:
-            src.append(names[k])
+            src.append(k if k.dtype == object else names[k])  # node indices, or source names (rain gauges)
             qs.append(np.full(len(k), q, dtype=object))
             ts.append(cell)
             vals.append(v)
             flags.append(np.zeros(len(k), dtype=np.int64) if fl is None else fl)
         src, qs = np.concatenate(src).tolist(), np.concatenate(qs).tolist()
         m = len(src)
-        units = {"incident_shortwave": "W m-2", "ndvi": "1", "air_temperature": "degC", "canopy_temperature": "degC"}
-        runs = {"source": src, "sensor": ["node"] * m, "quantity": qs, "unit": [units[q] for q in qs],
-                "rule": ["mean"] * m, "flags": np.concatenate(flags).astype(int).tolist(), "rev": [0] * m,
-                "count": [1] * m}  # fmt: skip
+        units = {"incident_shortwave": "W m-2", "ndvi": "1", "air_temperature": "degC", "canopy_temperature": "degC",
+                 "precipitation": "mm"}  # fmt: skip
+        rain = [q == "precipitation" for q in qs]
+        runs = {"source": src, "sensor": ["rain" if r else "node" for r in rain], "quantity": qs,
+                "unit": [units[q] for q in qs], "rule": ["sum" if r else "mean" for r in rain],
+                "flags": np.concatenate(flags).astype(int).tolist(), "rev": [0] * m, "count": [1] * m}  # fmt: skip
         v = np.concatenate(vals).astype(float)
         return {"runs": runs, "ts": np.concatenate(ts).tolist(), "value": v.tolist(), "min": v.tolist(),
                 "max": v.tolist(), "n": [4] * m}  # fmt: skip
@@ -371,10 +402,109 @@ class Fleet:
                         "ts": _iso(t0 + int(self.offset_s[i])), "key": "%s/onboarding_report/1" % name})  # fmt: skip
             out.append({"kind": "node_hello", "source": name, "fw_version": str(self.firmware[i]), "hw": "esp32s3",
                         "ts": _iso(self.start), "key": "%s/node_hello/%s" % (name, self.start)})  # fmt: skip
+        if self.season is not None:
+            out += self.season.gauge_records(t0)
         for r in self.truth:
             out.append({"kind": "simulation_truth", "source": r["device"], "fault": r["fault"], "start": r["start"],
                         "ts": r["start_iso"], "key": "%s/simulation_truth/%s" % (r["device"], r["fault"])})  # fmt: skip
         return out
+
+
+class _Season:
+    """The crop season of ``Fleet(season=True)``: weather, a soil water bucket per field, the gateway's daily values
+    per node and a rain gauge per customer (most of them). Draws from its own random stream."""
+
+    TAW_MM = 100.0  # total available water in the root zone (FAO-56 ch. 8)
+    RAW_MM = 50.0  # readily available: the crop transpires fully until this much is used
+    IRRIGATION_MM = 35.0
+
+    def __init__(self, fleet, seed):
+        from gateway.config import FieldConfig
+        from gateway.daily import DailyValues
+
+        self.fleet = fleet
+        rng = self.rng = np.random.default_rng(seed + 101)
+        nf, nd = fleet.n_fields, fleet.days + 1
+        custs = list(dict.fromkeys(fleet.customer))
+        first = [int(np.flatnonzero(fleet.field_of == f)[0]) for f in range(nf)]
+        self.cust_of_field = np.array([custs.index(fleet.customer[i]) for i in first], dtype=np.int64)
+        wet = rng.random((len(custs), nd)) < 0.35
+        self.rain_mm = np.where(wet, np.round(rng.gamma(0.9, 10.0, (len(custs), nd)), 1), 0.0)
+        self.rain_start_h = rng.integers(0, 20, (len(custs), nd))
+        # a farm-wide rain gauge for each customer but every fifth
+        self.gauges = [(c, "rain-%s" % fleet.gateway[fleet.customer.index(name)], name)
+                       for c, name in enumerate(custs) if c % 5 != 4]  # fmt: skip
+        self.rh_min = np.clip(rng.normal(42, 9, (nf, nd)) + 18 * wet[self.cust_of_field], 15, 90)
+        self.rh_max = np.clip(rng.normal(93, 3, (nf, nd)), self.rh_min + 5, 100)
+        self.irrigate_at_mm = np.where(rng.random(nf) < 0.8, rng.uniform(55, 80, nf), np.inf)
+        self.depletion_mm = np.full(nf, 20.0)
+        self.fields = [
+            FieldConfig(name=name, nodes=tuple(1000 + int(i) for i in np.flatnonzero(fleet.field_of == f)),
+                        lat=float(fleet.lat[first[f]]), lon=float(fleet.lon[first[f]]), elevation_m=120.0,
+                        utc_offset_min=0)
+            for f, name in enumerate(fleet.field_names)
+        ]  # fmt: skip
+        self.dv = DailyValues(self.fields)
+
+    def warmth_c(self, t):
+        """The season's warming of the air: +8 degC in late July, -8 degC in late January."""
+        doy = time_mod.gmtime(int(t)).tm_yday
+        return 8.0 * math.sin(2.0 * math.pi * (doy - 110) / 365.0)
+
+    def daily(self, node_daily, d):
+        """Add RH and the midday canopy-air difference to the day's node_daily records; return their field_daily
+        records (the gateway's own computation) and run the fields' water balance one day on."""
+        from gateway import agronomy as ag
+
+        out = []
+        etc = {}
+        for rec in node_daily:
+            i = int(rec["device"]) - 1000
+            f = int(self.fleet.field_of[i])
+            cfg = self.fields[f]
+            rec["rh_min"] = round(float(self.rh_min[f, d]), 1)
+            rec["rh_max"] = round(float(self.rh_max[f, d]), 1)
+            vpd = float(ag.saturation_vapour_pressure_kpa(rec["air_t_max"])) * (1.0 - rec["rh_min"] / 100.0)
+            lower = cfg.cwsi_lower_a + cfg.cwsi_lower_b * vpd
+            dry = 1.0 - min(1.0, max(0.0, (self.TAW_MM - self.depletion_mm[f]) / (self.TAW_MM - self.RAW_MM)))
+            diff = lower + dry * (cfg.cwsi_upper - lower) + self.rng.normal(0, 0.35)
+            rec["canopy_air_diff_midday"] = round(float(diff), 2)
+            fd = self.dv.on_daily(rec["source"], rec, HOUR)
+            if fd is not None:
+                out.append(fd)
+                if "etc_mm" in fd:
+                    etc.setdefault(f, []).append(fd["etc_mm"])
+        for f, values in etc.items():
+            dr = self.depletion_mm[f] + float(np.mean(values)) - self.rain_mm[self.cust_of_field[f], d]
+            if dr > self.irrigate_at_mm[f]:
+                dr -= self.IRRIGATION_MM
+            self.depletion_mm[f] = min(self.TAW_MM, max(0.0, dr))
+        return out
+
+    def rain_cells(self, d):
+        """The rain gauges' hourly precipitation cells of day ``d`` as a pending reading (None: no gauges)."""
+        if not self.gauges:
+            return None
+        names, cells, values = [], [], []
+        day0 = self.fleet.start + d * DAY
+        for c, name, _ in self.gauges:
+            mm = np.zeros(24)
+            total = self.rain_mm[c, d]
+            if total > 0:
+                h0 = int(self.rain_start_h[c, d])
+                hours = max(1, min(24 - h0, int(math.ceil(total / 3.0))))
+                mm[h0 : h0 + hours] = np.round(total / hours, 2)
+            names += [name] * 24
+            cells.append(day0 + np.arange(24) * HOUR)
+            values.append(mm)
+        cells = np.concatenate(cells)
+        return (cells + HOUR + 120, "reading", ("precipitation", np.asarray(names, dtype=object), cells,
+                                                np.concatenate(values), None))  # fmt: skip
+
+    def gauge_records(self, t0):
+        return [{"kind": "sensor_info", "source": name, "customer": cname, "sensor": "rain gauge 0.2 mm",
+                 "quantities": ["precipitation"], "ts": _iso(t0), "key": "%s/sensor_info/1" % name}
+                for _, name, cname in self.gauges]  # fmt: skip
 
 
 class _DayAcc:
