@@ -4,8 +4,9 @@ fieldline fleet simulate --devices 500 --days 30 --store sqlite:///fleet.db --fa
 fieldline fleet attention --store sqlite:///fleet.db [--json] [--limit 30] [--customer NAME] [--now ISO]
 fieldline fleet customers --store sqlite:///fleet.db [--json]
 fieldline fleet device node-1007 --store sqlite:///fleet.db [--json]
+fieldline fleet serve --store sqlite:///fleet.db [--host 127.0.0.1] [--port 8080] [--token T] [--users users.toml]
 
-More commands (a dashboard's ``serve``) are added to ``app`` with ``@app.command()``.
+``serve`` is the CSM dashboard (upstream/dashboard.py): loopback only unless given a token or users file.
 """
 
 import json
@@ -160,6 +161,59 @@ def device(
         return
     for k, v in out.items():
         typer.echo("%-24s %s" % (k, v))
+
+
+@app.command()
+def serve(
+    store: str = typer.Option(..., "--store", help=STORE_HELP),
+    host: str = typer.Option("127.0.0.1", "--host", help="address to bind (not loopback: needs --token or --users)"),
+    port: int = typer.Option(8080, "--port", min=0, max=65535, help="port (0: a free one; the URL is printed)"),
+    token: str = typer.Option(
+        None, "--token", envvar="FIELDLINE_DASHBOARD_TOKEN", help="bearer/sign-in token that sees every customer"
+    ),  # fmt: skip
+    users: str = typer.Option(
+        None, "--users", help='TOML users file: a table per user with token and customers (a list, or "*")'
+    ),
+    now: str = typer.Option(None, "--now", help="judge at this UTC time (default: now)"),
+    refresh: float = typer.Option(60.0, "--refresh", min=0, help="seconds between fleet health recomputations"),
+    log_level: str = typer.Option("info", "--log-level", help="debug|info|warning|error"),
+):
+    """Serve the CSM dashboard (overview, attention list, customers, devices, fields) until SIGTERM or Ctrl-C."""
+    import asyncio
+    import logging
+    import signal
+    import sys
+
+    from upstream.dashboard import Dashboard, load_users
+    from upstream.errors import UpstreamError
+
+    logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)  # fmt: skip
+    try:
+        dash = Dashboard(store, host=host, port=port, token=token, users=load_users(users) if users else (),
+                         now=_now(now), refresh_s=refresh)  # fmt: skip
+    except UpstreamError as e:
+        _fail(e, 2)
+
+    async def main():
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await dash.start()
+        try:
+            typer.echo("dashboard on %s%s" % (dash.url, "" if dash.access.required else " (open: loopback only)"))
+            await stop.wait()
+        finally:
+            await dash.stop()
+
+    try:
+        asyncio.run(main())
+    except UpstreamError as e:
+        _fail(e, 2)
+    except OSError as e:
+        _fail("cannot listen on %s:%d: %s" % (host, port, e.strerror or e))
+    typer.echo("dashboard stopped")
 
 
 def _iso(t):
