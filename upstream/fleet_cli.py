@@ -55,6 +55,7 @@ def simulate(
     readings: bool = typer.Option(True, "--readings/--no-readings", help="hourly readings of 4 quantities too"),
     end: str = typer.Option(None, "--end", help="UTC end of the history (default: the current hour)"),
     truth: str = typer.Option(None, "--truth", help="also write the ground truth to this JSON file"),
+    season: bool = typer.Option(False, "--season", help="a crop season: NDVI curve, soil water, CWSI, rain gauges"),
 ):
     """Write a synthetic fleet history with injected faults (ground truth: simulation_truth records)."""
     from rich.progress import Progress
@@ -64,7 +65,7 @@ def simulate(
     t_end = _now(end) if end else int(time.time()) // 3600 * 3600
     try:
         fleet = Fleet(devices=devices, days=days, faults=faults, seed=seed, start=t_end - days * DAY,
-                      readings=readings)  # fmt: skip
+                      readings=readings, season=season)  # fmt: skip
     except ValueError as e:
         _fail(e, 2)
     with _open(store) as s, Progress(transient=True) as bar:
