@@ -3,6 +3,7 @@
 
     python3 bootstrap.py demo [fieldline demo options]   # the virtual field demo
     python3 bootstrap.py test [pytest options]           # the whole test suite
+    python3 bootstrap.py setup                           # only set up (then .venv/bin/fieldline --help)
 
 Installs the Debian packages the tests and the demo use (when run as root and missing),
 creates .venv, installs the project with its dev extras when pyproject.toml changed.
