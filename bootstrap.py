@@ -84,8 +84,13 @@ def main(argv):
     if cmd == "demo":
         exe = [os.path.join(VENV, "bin", "fieldline"), "demo", *rest]
     else:
-        exe = [PY, "-m", "pytest", *rest]
+        # two workers (this machine's two cores): most sim tests wait on paced virtual fields
+        own = any(a.startswith(("-n", "--numprocesses", "--dist")) or a.endswith("no:xdist") for a in rest)
+        par = [] if own else ["-n", "2", "--dist", "loadgroup"]
+        exe = [PY, "-m", "pytest", *par, *rest]
     os.chdir(ROOT)
+    if cmd == "demo":  # the demo itself: its Ctrl-C/SIGTERM cleanup must not race a parent
+        os.execv(exe[0], exe)
     return subprocess.call(exe)
 
 

@@ -31,6 +31,19 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.unit)
         if item.get_closest_marker("hil") and not config.getoption("--port"):
             item.add_marker(skip_hil)
+    if config.pluginmanager.hasplugin("xdist"):
+        _group_for_xdist(items)
+
+
+def _group_for_xdist(items):
+    """With ``-n 2 --dist loadgroup`` (what ``bootstrap.py test`` runs): a file's tests stay on one
+    worker (module fixtures run once), and hil_tests/ is one group (one bench, one results folder)."""
+    for item in items:
+        if item.get_closest_marker("xdist_group"):
+            continue
+        rel = os.path.relpath(str(item.path), ROOT)
+        group = "hil_tests" if rel.startswith("hil_tests" + os.sep) else rel
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 def pytest_collect_file(parent, file_path):

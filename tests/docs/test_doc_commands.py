@@ -26,10 +26,12 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -211,10 +213,9 @@ REGISTRY = [
     (r"fieldline node virtual --uart /dev/pts/\w+( --fault \S+)*",
      Way("server", argv=lambda c: c.with_pty(), ready=r"virtual node: uart", stop=signal.SIGINT, slow=True)),
     (r"fieldline node virtual --provisioned \S+.*", Way("help", argv=fl("node", "virtual"))),
-    # the demo: 2 days in a temp dir (issue 10 builds --nodes/--days/--speed/--seed/--out)
+    # the demo: 2 nodes, 2 days in a temp dir
     (r"fieldline demo.*",
-     Way("run", argv=lambda c: c.small_demo(), check=r"fieldline fleet serve --store", slow=True, timeout=150,
-         pending="issue 10: fieldline demo " + " ".join(DEMO_OPTIONS))),
+     Way("run", argv=lambda c: c.small_demo(), check=r"fieldline fleet serve --store", slow=True, timeout=150)),
     # provisioning: a virtual board runs; a USB port or BLE in the field does not
     (r"fieldline provision --virtual .*", Way("run", argv=lambda c: c.in_tmp(), check="files copied", timeout=120)),
     (r"fieldline provision .*", Way("help", argv=fl("provision"))),
@@ -241,8 +242,8 @@ REGISTRY = [
          ready=r"dashboard on http://", slow=True)),
     (r"(FIELDLINE_DASHBOARD_TOKEN=\S+ )?fieldline fleet serve .*", Way("help", argv=fl("fleet", "serve"))),
     (r"fieldline report season --store sqlite:///\S+ .*",
-     Way("run", argv=lambda c: c.season_report(), slow=True, timeout=120, pending="fieldline report season")),
-    (r"fieldline report season .*", Way("help", argv=fl("report", "season"), pending="fieldline report season")),
+     Way("run", argv=lambda c: c.season_report(), slow=True, timeout=120)),
+    (r"fieldline report season .*", Way("help", argv=fl("report", "season"))),
     # tests and lint
     (r"python -m pytest firmware/tests -k \w+", Way("run", check=r"\d+ passed", slow=True, timeout=120, in_repo=True)),
     (r"python -m pytest .*", Way("help")),
@@ -369,6 +370,7 @@ def _exe(argv, env):
 
 
 def _env(tmp):
+    # TMPDIR short: Chromium's profile socket must fit in 107 bytes (pytest-xdist's paths are long)
     env = dict(os.environ, COLUMNS="200", TERM="dumb", NO_COLOR="1", TMPDIR=str(tmp), PYTHONPATH=str(ROOT))
     env.pop("PYTEST_ADDOPTS", None)
     return env
@@ -511,15 +513,23 @@ def test_docs_show_commands():
     assert len(COMMANDS) >= 30
 
 
+@pytest.fixture
+def short_tmp():
+    """A temporary folder with a short path (TMPDIR for the commands), removed afterwards."""
+    d = tempfile.mkdtemp(prefix="fldoc-", dir="/tmp")
+    yield Path(d)
+    shutil.rmtree(d, ignore_errors=True)
+
+
 @pytest.mark.parametrize("cmd", _params())
-def test_doc_command(cmd, tmp_path, fleet_store):
+def test_doc_command(cmd, tmp_path, short_tmp, fleet_store):
     way = lookup(cmd.text)
     assert way is not None, (
         "%s\nis shown in the docs but tests/docs/test_doc_commands.py does not know how to run it: add a REGISTRY "
         'entry, e.g. (r%r, Way("run")) to run it as written, Way("help", argv=[...]) if it needs hardware, or '
         'Way("server", ...) for a service' % (cmd, re.escape(cmd.text))
     )
-    env = _env(tmp_path)
+    env = _env(short_tmp)
     env.update(way.env)
     if way.pending:
         lacking = _pending_missing(way, env)

@@ -86,14 +86,6 @@ def test_bench_protocol_json_within_budget():
 
 
 @pytest.mark.sim
-def test_demo_runs_the_virtual_field_end_to_end():
-    r = run("demo", "--days", "1.05", timeout=300)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert r.stdout.count("2026-06-01 ") == 24  # one row per hourly report
-    assert "daily 2026-06-01: NDVI midday 0.8" in r.stdout
-    assert ", 0 bad frames, node exit 0" in r.stdout
-
-
 def test_node_virtual_rejects_unknown_faults_naming_the_known_ones():
     r = run("node", "virtual", "--uart", "/dev/null", "--fault", "bogus=1")
     assert r.returncode == 2

@@ -34,6 +34,9 @@ same faults), and every byte the gateway is sent from the node (after the "up" f
 it. So a check run there measures the link the gateway has. Its backlog is bounded like the others
 (``overflow_bytes_installer``); ``frames_installer`` counts the frames it injected.
 
+``on_up`` and ``on_down`` (optional) are called with no arguments whenever bytes from the node (from the
+gateway) arrive, before they are relayed: the demo's field clock follows the nodes' talk (tools/demo_field.py).
+
 ``stats`` counts frames read per direction (``frames_up``, ``frames_down``), faults by kind
 (``drop`` ... ``reorder``, plus ``reorder_flushed``: held frames that no successor released),
 ``paused_bytes_<direction>`` (discarded between ``pause(direction)`` and ``resume(direction)``)
@@ -80,7 +83,7 @@ class FrameProxy:
 
     def __init__(
         self, faults=None, seed=1, fault_rate=0.0, directions=("up",), idle_flush_s=0.5, buffer_limit=64 * 1024,
-        installer=False,
+        installer=False, on_up=None, on_down=None,
     ):  # fmt: skip
         self.faults = tuple(FAULTS if faults is None else faults)
         unknown = sorted(set(self.faults) - set(FAULTS)) + sorted(set(directions) - set(DIRECTIONS))
@@ -92,6 +95,8 @@ class FrameProxy:
         if not 0.0 <= fault_rate <= 1.0:
             raise ValueError("fault_rate must be within 0..1, got %r" % (fault_rate,))
         self.fault_rate = fault_rate
+        self.on_up = on_up  # called (no arguments) when bytes from the node arrive, before they are relayed
+        self.on_down = on_down  # the same for bytes from the gateway to the node
         self.idle_flush_s = idle_flush_s
         self.buffer_limit = buffer_limit
         self._node_pty = PtyLink()
@@ -214,6 +219,10 @@ class FrameProxy:
             self.stats["paused_bytes_" + lane.name] += len(chunk)
             return
         lane.last_rx_s = now_s
+        if lane.name == "up" and self.on_up is not None:
+            self.on_up()
+        elif lane.name == "down" and self.on_down is not None:
+            self.on_down()
         if lane.faulty:
             self._cut(lane, chunk)
         else:
