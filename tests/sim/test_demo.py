@@ -122,3 +122,55 @@ def test_ctrl_c_mid_run_stops_every_process_and_exits_cleanly(tmp_path):
     assert "Traceback" not in text, text[-3000:]
     assert "every process it started is stopped" in text, text[-2000:]
     assert not _leftovers(out), _leftovers(out)
+
+
+def test_the_demos_dashboard_and_season_report_open_in_a_headless_browser(demo_run):
+    """What the demo tells a newcomer to open does open: the dashboard command it printed, served and
+    browsed in Debian's Chromium (the badly installed node on the attention list, its device page with
+    plots), and its season report file with its summary and plots."""
+    import re
+    import shlex
+
+    from upstream.season_html import CHROMIUM, CHROMIUM_ARGS
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    code, text, out = demo_run
+    assert code == 0, text[-3000:]
+    with open(out / "summary.json") as f:
+        summary = json.load(f)
+    (bad,) = [n for n in summary["nodes"] if n["bad"]]
+    line = next(ln for ln in text.splitlines() if "fieldline fleet serve --store" in ln)
+    argv = shlex.split(line[line.index("fieldline fleet serve") :])[1:]
+    serve = subprocess.Popen([sys.executable, "-m", "tools.cli", *argv, "--port", "0"], cwd=ROOT, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        url, seen, end = None, "", time.monotonic() + 30
+        while url is None and time.monotonic() < end:
+            ln = serve.stdout.readline()
+            if not ln:
+                break
+            seen += ln
+            m = re.search(r"dashboard on (http://127\.0\.0\.1:\d+)", ln)
+            url = m.group(1) if m else None
+        assert url, "the demo's dashboard command printed no address:\n" + seen
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page()
+                remote = []
+                page.on(
+                    "request", lambda r: None if r.url.startswith((url, "file:", "data:")) else remote.append(r.url)
+                )
+                page.goto(url + "/attention")
+                assert bad["device"] in page.inner_text("body"), page.inner_text("body")[:2000]
+                page.click("a[href*='/device/%s']" % bad["device"])
+                assert page.locator("svg.plot").count() > 0 and "install" in page.inner_text("body").lower()
+                page.goto((out / "season-report.html").as_uri())
+                assert "Season report" in page.inner_text("h1")
+                assert page.locator("svg path").count() > 0
+                assert not remote, remote
+            finally:
+                browser.close()
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(15)
