@@ -91,9 +91,9 @@ def virtual(
     until = start + int(days * 86400) if days else None
     node = VirtualNode(uart, state, seed=seed, speed=speed, sleep=sleep, faults=faults, config=config, start=start,
                        until=until, heap=heap, log=sys.stdout, flash=flash, code_dir=code_dir)
-    typer.echo("virtual node: uart %s, state %s, speed %gx, faults %s" % (uart, state, speed, faults or "none"))
-    node.start()
-    try:
+    try:  # Ctrl-C at any point, starting included, stops the node and exits 0
+        node.start()
+        typer.echo("virtual node: uart %s, state %s, speed %gx, faults %s" % (uart, state, speed, faults or "none"))
         rc = node.wait()
     except KeyboardInterrupt:
         node.stop()
