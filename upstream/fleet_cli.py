@@ -14,8 +14,9 @@ import time
 
 import typer
 
+from upstream.cli import STORE_HELP
+
 app = typer.Typer(help="Fleet health for CSMs: who needs attention, why, and what to do.", no_args_is_help=True)
-STORE_HELP = "store URL: sqlite:///path/to/file.db or postgresql://user@host:port/db"
 
 
 def _fail(e, code=1):

@@ -12,8 +12,9 @@ import json
 
 import typer
 
+from upstream.cli import STORE_HELP
+
 app = typer.Typer(help="Reports for customers: the season report for renewals.", no_args_is_help=True)
-STORE_HELP = "store URL: sqlite:///path/to/file.db or postgresql://user@host:port/db"
 
 
 def _fail(e, code=2):
